@@ -1,0 +1,158 @@
+#include "pactq/quant/pact.h"
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+#include <stdexcept>
+#include <vector>
+
+#include "pactq/quant/bits.h"
+#include "pactq/quant/pact_kernel.h"
+
+namespace pactq::quant {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Work split into fixed-size chunks so the alpha-gradient sum is the same
+// whatever the thread count (the chunk partial sums are added in order).
+constexpr int64_t kChunk = 1 << 15;
+
+struct Scales {
+  at::Tensor scale;      // n / alpha
+  at::Tensor inv_scale;  // alpha / n
+};
+
+// Both implementations derive the step sizes with the same ATen ops, so the
+// elementwise products that follow round identically.
+Scales step_scales(const at::Tensor& alpha, int64_t n) {
+  const at::Tensor levels = at::full_like(alpha, static_cast<double>(n));
+  return {levels / alpha, alpha / levels};
+}
+
+std::pair<at::Tensor, at::Tensor> forward_composite(const at::Tensor& x, const at::Tensor& alpha,
+                                                    int bits) {
+  const at::Tensor a = alpha.reshape({}).to(x.dtype());
+  at::Tensor y = at::minimum(x.clamp_min(0), a);
+  if (!is_full_precision(bits)) {
+    const Scales s = step_scales(a, max_code(bits));
+    y = at::round(y * s.scale) * s.inv_scale;
+  }
+  const at::Tensor mask = (x >= 0).to(at::kByte) + (x >= a).to(at::kByte);
+  return {y, mask};
+}
+
+std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at::Tensor& alpha,
+                                                int bits) {
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor a = alpha.reshape({}).to(at::kFloat);
+  at::Tensor y = at::empty_like(x);
+  at::Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kByte));
+  kernels::PactForwardArgs args{x.data_ptr<float>(),
+                                y.data_ptr<float>(),
+                                mask.data_ptr<uint8_t>(),
+                                a.item<float>(),
+                                0.0f,
+                                0.0f,
+                                !is_full_precision(bits)};
+  if (args.quantize) {
+    const Scales s = step_scales(a, max_code(bits));
+    args.scale = s.scale.item<float>();  // CPU tensors: a memory read, not a device sync
+    args.inv_scale = s.inv_scale.item<float>();
+  }
+  const kernels::PactForwardFn kernel = kernels::best_pact_forward();
+  at::parallel_for(0, x.numel(), kChunk,
+                   [&](int64_t begin, int64_t end) { kernel(args, begin, end); });
+  return {y, mask};
+}
+
+std::pair<at::Tensor, at::Tensor> backward_composite(const at::Tensor& grad,
+                                                     const at::Tensor& mask) {
+  const at::Tensor grad_x = grad * (mask == kPactPass).to(grad.dtype());
+  const at::Tensor clipped = grad * (mask == kPactClipped).to(grad.dtype());
+  return {grad_x, clipped.sum(at::kDouble).to(grad.dtype())};
+}
+
+std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in,
+                                                 const at::Tensor& mask) {
+  const at::Tensor grad = grad_in.contiguous();
+  at::Tensor grad_x = at::empty_like(grad);
+  const int64_t numel = grad.numel();
+  const int64_t chunks = (numel + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  const kernels::PactBackwardFn kernel = kernels::best_pact_backward();
+  const float* g = grad.data_ptr<float>();
+  const uint8_t* m = mask.data_ptr<uint8_t>();
+  float* gx = grad_x.data_ptr<float>();
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      partial[c] = kernel(g, m, gx, c * kChunk, std::min(numel, (c + 1) * kChunk));
+    }
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return {grad_x, at::scalar_tensor(total, grad.options()).to(at::kFloat)};
+}
+
+class PactFunction : public torch::autograd::Function<PactFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& alpha,
+                            int64_t bits, bool fused) {
+    auto [y, mask] = fused ? forward_fused(x, alpha, static_cast<int>(bits))
+                           : forward_composite(x, alpha, static_cast<int>(bits));
+    ctx->save_for_backward({mask});
+    ctx->saved_data["fused"] = fused;
+    ctx->saved_data["alpha_shape"] = alpha.sizes().vec();
+    ctx->saved_data["alpha_dtype"] = static_cast<int64_t>(alpha.scalar_type());
+    return y;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const at::Tensor mask = ctx->get_saved_variables()[0];
+    const bool fused = ctx->saved_data["fused"].toBool();
+    const at::Tensor& grad = grad_outputs[0];
+    auto [grad_x, grad_alpha] = fused && grad.scalar_type() == at::kFloat && grad.device().is_cpu()
+                                    ? backward_fused(grad, mask)
+                                    : backward_composite(grad, mask);
+    const auto shape = ctx->saved_data["alpha_shape"].toIntVector();
+    const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["alpha_dtype"].toInt());
+    return {grad_x, grad_alpha.reshape(shape).to(dtype), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool pact_fused_eligible(const at::Tensor& x, const at::Tensor& alpha) {
+  return x.device().is_cpu() && alpha.device().is_cpu() && x.scalar_type() == at::kFloat &&
+         x.layout() == at::kStrided;
+}
+
+at::Tensor pact(const at::Tensor& x, const at::Tensor& alpha, int bits, PactImpl impl) {
+  check_bits(bits, "pact");
+  if (alpha.numel() != 1) {
+    throw std::invalid_argument("pact: alpha must hold one value per layer, got shape " +
+                                std::string(c10::str(alpha.sizes())));
+  }
+  if (alpha.device() != x.device()) {
+    throw std::invalid_argument("pact: alpha is on " + alpha.device().str() +
+                                " but the input is on " + x.device().str());
+  }
+  bool fused = false;
+  switch (impl) {
+    case PactImpl::kAuto:
+      fused = pact_fused_eligible(x, alpha);
+      break;
+    case PactImpl::kFused:
+      if (!pact_fused_eligible(x, alpha)) {
+        throw std::invalid_argument("pact: the fused kernel needs float32 CPU tensors");
+      }
+      fused = true;
+      break;
+    case PactImpl::kComposite:
+      break;
+  }
+  return PactFunction::apply(x, alpha, static_cast<int64_t>(bits), fused);
+}
+
+}  // namespace pactq::quant

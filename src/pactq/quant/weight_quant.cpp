@@ -1,0 +1,141 @@
+#include "pactq/quant/weight_quant.h"
+
+#include <torch/autograd.h>
+
+#include <stdexcept>
+
+#include "pactq/quant/bits.h"
+
+namespace pactq::quant {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+class RoundSte : public torch::autograd::Function<RoundSte> {
+ public:
+  static at::Tensor forward(AutogradContext*, const at::Tensor& x) { return at::round(x); }
+  static tensor_list backward(AutogradContext*, tensor_list grads) { return {grads[0]}; }
+};
+
+// Keeps a degenerate tensor (all zeros) from dividing by zero.
+constexpr double kTinyScale = 1e-12;
+
+// Straight-through: exactly the value of `quantized` (w - w is exactly 0),
+// the gradient of `w`.
+at::Tensor straight_through(const at::Tensor& w, const at::Tensor& quantized) {
+  return quantized.detach() + (w - w.detach());
+}
+
+at::Tensor sawb_clip(const at::Tensor& w, int bits) {
+  const auto [c1, c2] = sawb_coefficients(bits);
+  const at::Tensor wd = w.detach();
+  const at::Tensor a = c1 * wd.square().mean().sqrt() - c2 * wd.abs().mean();
+  // A distribution too narrow for the fit (e.g. constant weights) gives a <= 0:
+  // fall back to the largest magnitude, without a host sync.
+  const at::Tensor fallback = wd.abs().max();
+  return at::where(a > 0, a, fallback).clamp_min(kTinyScale);
+}
+
+at::Tensor sawb_codes_float(const at::Tensor& w, const at::Tensor& a, int64_t n) {
+  return at::round((at::clamp(w, -a, a) / a + 1) * (0.5 * static_cast<double>(n)));
+}
+
+at::Tensor dorefa_codes_float(const at::Tensor& t, const at::Tensor& max_abs, int64_t n, bool ste) {
+  const at::Tensor u = t / (2 * max_abs) + 0.5;
+  return ste ? round_ste(u * static_cast<double>(n)) : at::round(u * static_cast<double>(n));
+}
+
+}  // namespace
+
+at::Tensor round_ste(const at::Tensor& x) {
+  return RoundSte::apply(x);
+}
+
+WeightQuantKind parse_weight_quant(const std::string& name) {
+  if (name == "dorefa") return WeightQuantKind::kDoReFa;
+  if (name == "sawb") return WeightQuantKind::kSawb;
+  throw std::invalid_argument("weight quantizer '" + name +
+                              "' is unknown (expected dorefa or sawb)");
+}
+
+std::string to_string(WeightQuantKind kind) {
+  return kind == WeightQuantKind::kDoReFa ? "dorefa" : "sawb";
+}
+
+std::pair<double, double> sawb_coefficients(int bits) {
+  switch (bits) {
+    case 2:
+      return {3.212, 2.178};
+    case 3:
+      return {7.509, 6.892};
+    case 4:
+      return {12.68, 12.80};
+    case 5:
+      return {17.74, 18.64};
+    case 6:
+      return {17.74 + (31.76 - 17.74) / 3.0, 18.64 + (35.04 - 18.64) / 3.0};
+    case 7:
+      return {17.74 + 2.0 * (31.76 - 17.74) / 3.0, 18.64 + 2.0 * (35.04 - 18.64) / 3.0};
+    case 8:
+      return {31.76, 35.04};
+    default:
+      throw std::invalid_argument("sawb: bit width " + std::to_string(bits) +
+                                  " is not supported (expected 2..8)");
+  }
+}
+
+at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) {
+  check_bits(bits, std::string("weight quantizer ") + to_string(kind),
+             kind == WeightQuantKind::kSawb ? 2 : 1);
+  if (is_full_precision(bits)) return w;
+  const int64_t n = max_code(bits);
+  if (kind == WeightQuantKind::kSawb) {
+    const at::Tensor a = sawb_clip(w, bits);
+    const at::Tensor q = sawb_codes_float(w.detach(), a, n);
+    return straight_through(w, a * (2 * q - n) / static_cast<double>(n));
+  }
+  if (bits == 1) {
+    const at::Tensor mean_abs = w.detach().abs().mean();
+    const at::Tensor sign = at::where(w.detach() >= 0, at::ones_like(w), -at::ones_like(w));
+    return straight_through(w, sign * mean_abs);
+  }
+  const at::Tensor t = at::tanh(w);
+  const at::Tensor max_abs = t.abs().max().clamp_min(kTinyScale);
+  const at::Tensor q = dorefa_codes_float(t, max_abs, n, /*ste=*/true);
+  return 2 * q / static_cast<double>(n) - 1;
+}
+
+WeightCodes weight_codes(const at::Tensor& w_in, int bits, WeightQuantKind kind) {
+  check_bits(bits, std::string("weight quantizer ") + to_string(kind),
+             kind == WeightQuantKind::kSawb ? 2 : 1);
+  if (is_full_precision(bits)) {
+    throw std::invalid_argument("weight_codes: a full-precision layer has no integer codes");
+  }
+  const at::Tensor w = w_in.detach().to(at::kFloat);
+  const int64_t n = max_code(bits);
+  WeightCodes out;
+  out.bits = bits;
+  at::Tensor q;
+  if (kind == WeightQuantKind::kSawb) {
+    const at::Tensor a = sawb_clip(w, bits);
+    q = sawb_codes_float(w, a, n);
+    out.scale = a.item<double>();
+  } else if (bits == 1) {
+    q = (w >= 0).to(at::kFloat);
+    out.scale = w.abs().mean().item<double>();
+  } else {
+    const at::Tensor t = at::tanh(w);
+    q = dorefa_codes_float(t, t.abs().max().clamp_min(kTinyScale), n, /*ste=*/false);
+    out.scale = 1.0;
+  }
+  out.codes = q.clamp(0, static_cast<double>(n)).to(at::kByte);
+  return out;
+}
+
+at::Tensor dequantize(const WeightCodes& c) {
+  const double n = static_cast<double>(max_code(c.bits));
+  return (2 * c.codes.to(at::kFloat) - n) / n * c.scale;
+}
+
+}  // namespace pactq::quant

@@ -1,0 +1,177 @@
+// nn modules: PactReLU, QConv2d, QLinear, precision policy, alpha helpers.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include "pactq/nn/alpha.h"
+#include "pactq/nn/pact_relu.h"
+#include "pactq/nn/precision_policy.h"
+#include "pactq/nn/qconv2d.h"
+#include "pactq/nn/qlinear.h"
+#include "pactq/quant/weight_quant.h"
+
+using namespace pactq::nn;
+
+namespace {
+
+// conv1 -> act1 -> block.conv -> block.act -> fc : enough to see first/last.
+struct TinyNetImpl : torch::nn::Module {
+  TinyNetImpl() {
+    conv1 = register_module("conv1", QConv2d(QConv2dOptions{3, 8, 3, 1, 1}));
+    act1 = register_module("act1", PactReLU());
+    block = register_module("block", std::make_shared<torch::nn::Module>());
+    block_conv = block->register_module("conv", QConv2d(QConv2dOptions{8, 8, 3, 1, 1}));
+    block_act = block->register_module("act", PactReLU());
+    fc = register_module("fc", QLinear(QLinearOptions{8, 10}));
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor y = act1(conv1(x));
+    y = block_act(block_conv(y));
+    return fc(y.mean({2, 3}));
+  }
+  QConv2d conv1{nullptr}, block_conv{nullptr};
+  PactReLU act1{nullptr}, block_act{nullptr};
+  std::shared_ptr<torch::nn::Module> block;
+  QLinear fc{nullptr};
+};
+TORCH_MODULE(TinyNet);
+
+}  // namespace
+
+TEST(NnPolicy, FirstAndLastLayersFollowTheRule) {
+  TinyNet net;
+  PrecisionPolicy policy;  // W4/A4, first/last fp
+  const auto decisions = policy.apply(*net);
+  EXPECT_EQ(net->conv1->quantization().bits(), 32);
+  EXPECT_EQ(net->block_conv->quantization().bits(), 4);
+  EXPECT_EQ(net->fc->quantization().bits(), 32);
+  EXPECT_EQ(net->act1->bits(), 4);
+  EXPECT_EQ(net->block_act->bits(), 4);
+  ASSERT_EQ(decisions.size(), 5u);
+  EXPECT_EQ(decisions[0].name, "conv1");
+
+  policy.first_last = FirstLastRule::kEightBit;
+  policy.apply(*net);
+  EXPECT_EQ(net->conv1->quantization().bits(), 8);
+  EXPECT_EQ(net->fc->quantization().bits(), 8);
+
+  policy.first_last = FirstLastRule::kSame;
+  policy.apply(*net);
+  EXPECT_EQ(net->conv1->quantization().bits(), 4);
+  EXPECT_EQ(net->fc->quantization().bits(), 4);
+}
+
+TEST(NnPolicy, OverridesByPattern) {
+  TinyNet net;
+  PrecisionPolicy policy;
+  policy.overrides.push_back(PrecisionOverride::parse("block.*=2"));
+  policy.overrides.push_back(PrecisionOverride::parse("act1=a8"));
+  policy.overrides.push_back(PrecisionOverride::parse("fc=w8"));
+  policy.apply(*net);
+  EXPECT_EQ(net->block_conv->quantization().bits(), 2);
+  EXPECT_EQ(net->block_act->bits(), 2);
+  EXPECT_EQ(net->act1->bits(), 8);
+  EXPECT_EQ(net->fc->quantization().bits(), 8);
+  EXPECT_EQ(net->conv1->quantization().bits(), 32);
+
+  const auto o = PrecisionOverride::parse("layer?.*=w3a5");
+  EXPECT_EQ(*o.wbits, 3);
+  EXPECT_EQ(*o.abits, 5);
+  EXPECT_TRUE(glob_match("layer?.*", "layer3.0.conv1"));
+  EXPECT_FALSE(glob_match("layer?.*", "linear"));
+  EXPECT_TRUE(glob_match("*conv*", "layer1.2.conv2"));
+}
+
+TEST(NnPolicy, ErrorsNameTheProblem) {
+  TinyNet net;
+  PrecisionPolicy policy;
+  policy.overrides.push_back(PrecisionOverride::parse("layer9.*=2"));
+  try {
+    policy.apply(*net);
+    FAIL() << "an override matching nothing must be an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layer9.*"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("block.conv"), std::string::npos);  // lists the layers
+  }
+  EXPECT_THROW(PrecisionOverride::parse("layer3"), std::invalid_argument);
+  EXPECT_THROW(PrecisionOverride::parse("layer3=12"), std::invalid_argument);
+  EXPECT_THROW(PrecisionOverride::parse("layer3=x4"), std::invalid_argument);
+  PrecisionPolicy bad;
+  bad.wbits = 0;
+  EXPECT_THROW(bad.apply(*net), std::invalid_argument);
+  PrecisionPolicy relu;
+  relu.aquant = ActivationKind::kRelu;
+  EXPECT_THROW(relu.apply(*net), std::invalid_argument);  // relu at 4 bits
+  relu.abits = 32;
+  EXPECT_NO_THROW(relu.apply(*net));
+  PrecisionPolicy sawb1;
+  sawb1.wquant = pactq::quant::WeightQuantKind::kSawb;
+  sawb1.wbits = 1;
+  EXPECT_THROW(sawb1.apply(*net), std::invalid_argument);
+  EXPECT_THROW(parse_first_last("4"), std::invalid_argument);
+}
+
+TEST(NnLayers, QConvUsesQuantizedWeightAndCachesInEval) {
+  QConv2d conv(QConv2dOptions{4, 6, 3, 2, 1, 1, true, 4});
+  const at::Tensor x = at::randn({2, 4, 9, 9});
+  const at::Tensor expected = at::conv2d(
+      x, pactq::quant::quantize_weight(conv->weight, 4, pactq::quant::WeightQuantKind::kDoReFa),
+      conv->bias, {2, 2}, {1, 1});
+  EXPECT_TRUE(at::allclose(conv(x), expected, 1e-5, 1e-5));
+  EXPECT_EQ(conv(x).sizes(), at::IntArrayRef({2, 6, 5, 5}));
+
+  conv->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor w1 = conv->quantized_weight();
+  const at::Tensor w2 = conv->quantized_weight();
+  EXPECT_EQ(w1.data_ptr(), w2.data_ptr()) << "eval reuses the cached quantized weight";
+  conv->weight.mul_(-1);  // an in-place change bumps the version: the cache must refresh
+  const at::Tensor w3 = conv->quantized_weight();
+  EXPECT_TRUE(at::allclose(w3, -w1, 0, 1e-6));
+}
+
+TEST(NnLayers, QLinearNamesMatchPyTorch) {
+  QLinear fc(QLinearOptions{5, 3});
+  const auto params = fc->named_parameters();
+  EXPECT_TRUE(params.contains("weight"));
+  EXPECT_TRUE(params.contains("bias"));
+  EXPECT_EQ(fc(at::randn({7, 5})).sizes(), at::IntArrayRef({7, 3}));
+  EXPECT_THROW(QConv2d(QConv2dOptions{6, 4, 3, 1, 1, 4}), std::invalid_argument);  // groups
+}
+
+TEST(NnAlpha, LearnsAndStaysPositive) {
+  PactReLU act(PactReLUOptions{4, 1.0});
+  const at::Tensor x = at::tensor({-1.0f, 0.5f, 2.0f, 3.0f});
+  act(x).sum().backward();
+  EXPECT_FLOAT_EQ(act->alpha.grad().item<float>(), 2.0f);  // two elements above alpha
+
+  TinyNet net;
+  {
+    at::NoGradGuard no_grad;
+    net->act1->alpha.fill_(-0.5f);
+  }
+  guard_alphas(*net, 1e-3);
+  EXPECT_FLOAT_EQ(net->act1->alpha.item<float>(), 1e-3f);
+  {
+    at::NoGradGuard no_grad;
+    net->block_act->alpha.fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  try {
+    guard_alphas(*net);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("block.act"), std::string::npos);
+  }
+}
+
+TEST(NnAlpha, PenaltyAndFixedClip) {
+  TinyNet net;
+  const at::Tensor p = alpha_l2_penalty(*net, 0.01);
+  EXPECT_NEAR(p.item<double>(), 0.01 * 2 * 100.0, 1e-6);  // two alphas at 10
+  net->act1->set_precision(4, ActivationKind::kClip);
+  EXPECT_FALSE(net->act1->alpha.requires_grad());
+  EXPECT_EQ(learned_alphas(*net).size(), 1u);
+  EXPECT_THROW(net->act1->set_precision(4, ActivationKind::kRelu), std::invalid_argument);
+  EXPECT_THROW(PactReLU(PactReLUOptions{4, -1.0}), std::invalid_argument);
+}

@@ -1,0 +1,278 @@
+// Quantization core: PACT, DoReFa, SAWB against independent implementations.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <set>
+
+#include "pactq/quant/bits.h"
+#include "pactq/quant/pact.h"
+#include "pactq/quant/weight_quant.h"
+
+using pactq::quant::PactImpl;
+
+namespace {
+
+// Straightforward PACT forward, element by element, written from the formula.
+at::Tensor pact_forward_naive(const at::Tensor& x, float alpha, int bits) {
+  at::Tensor y = at::empty_like(x);
+  const float n = static_cast<float>((1 << bits) - 1);
+  const float scale = n / alpha;
+  const float step = alpha / n;
+  const auto* in = x.data_ptr<float>();
+  auto* out = y.data_ptr<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    float c = in[i] < 0.0f ? 0.0f : (in[i] > alpha ? alpha : in[i]);
+    out[i] = bits >= 32 ? c : std::nearbyint(c * scale) * step;
+  }
+  return y;
+}
+
+// Inputs that hit every region, including the exact boundaries.
+at::Tensor pact_input(float alpha, int64_t count = 4099) {
+  at::manual_seed(7);
+  at::Tensor x = at::rand({count}) * (1.6 * alpha) - 0.3 * alpha;
+  auto* p = x.data_ptr<float>();
+  p[0] = 0.0f;
+  p[1] = alpha;
+  p[2] = alpha * 2.0f;
+  p[3] = -1.0f;
+  p[4] = std::nextafter(alpha, 0.0f);
+  return x;
+}
+
+at::Tensor alpha_tensor(float value) {
+  return at::full({1}, value).set_requires_grad(true);
+}
+
+struct PactGrads {
+  at::Tensor y, grad_x, grad_alpha;
+};
+
+PactGrads run_pact(const at::Tensor& x_in, float alpha_value, int bits, PactImpl impl,
+                   const at::Tensor& upstream) {
+  at::Tensor x = x_in.detach().clone().set_requires_grad(true);
+  at::Tensor alpha = alpha_tensor(alpha_value);
+  at::Tensor y = pactq::quant::pact(x, alpha, bits, impl);
+  y.backward(upstream);
+  return {y.detach(), x.grad(), alpha.grad()};
+}
+
+}  // namespace
+
+TEST(QuantBits, ParseAndCheck) {
+  EXPECT_EQ(pactq::quant::parse_bits("4", "--wbits"), 4);
+  EXPECT_EQ(pactq::quant::parse_bits("fp", "--wbits"), 32);
+  EXPECT_THROW(pactq::quant::parse_bits("9", "--wbits"), std::invalid_argument);
+  EXPECT_THROW(pactq::quant::parse_bits("0", "--wbits"), std::invalid_argument);
+  EXPECT_THROW(pactq::quant::parse_bits("4x", "--wbits"), std::invalid_argument);
+  try {
+    pactq::quant::parse_bits("abc", "--abits");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--abits"), std::string::npos);
+  }
+}
+
+class PactAllBits : public ::testing::TestWithParam<int> {};
+
+TEST_P(PactAllBits, ForwardMatchesNaiveAndHasTwoToTheKLevels) {
+  const int bits = GetParam();
+  const float alpha = 2.5f;
+  const at::Tensor x = pact_input(alpha);
+  const at::Tensor expected = pact_forward_naive(x, alpha, bits);
+  for (PactImpl impl : {PactImpl::kFused, PactImpl::kComposite}) {
+    at::NoGradGuard no_grad;
+    const at::Tensor y = pactq::quant::pact(x, at::full({1}, alpha), bits, impl);
+    EXPECT_TRUE(at::equal(y, expected)) << "bits " << bits;
+    const float* yp = y.data_ptr<float>();
+    EXPECT_EQ(yp[0], 0.0f);
+    EXPECT_EQ(yp[1], alpha);
+    EXPECT_EQ(yp[2], alpha);
+    EXPECT_EQ(yp[3], 0.0f);
+    if (bits < 32) {
+      std::set<float> levels(yp, yp + y.numel());
+      EXPECT_EQ(levels.size(), size_t{1} << bits);
+      // every value is an integer multiple of alpha / n
+      const at::Tensor codes = y * ((1 << bits) - 1) / alpha;
+      EXPECT_TRUE(at::allclose(codes, at::round(codes), 0, 1e-4));
+    }
+  }
+}
+
+TEST_P(PactAllBits, BackwardFollowsThePaperFormula) {
+  const int bits = GetParam();
+  const float alpha = 1.75f;
+  const at::Tensor x = pact_input(alpha);
+  const at::Tensor upstream = at::randn_like(x);
+  for (PactImpl impl : {PactImpl::kFused, PactImpl::kComposite}) {
+    const PactGrads g = run_pact(x, alpha, bits, impl, upstream);
+    const at::Tensor pass = (x >= 0).logical_and(x < alpha).to(at::kFloat);
+    const at::Tensor clipped = (x >= alpha).to(at::kFloat);
+    EXPECT_TRUE(at::equal(g.grad_x, upstream * pass));
+    const double expected_alpha = (upstream * clipped).sum(at::kDouble).item<double>();
+    EXPECT_NEAR(g.grad_alpha.item<double>(), expected_alpha, 1e-5 * (1 + std::abs(expected_alpha)));
+    EXPECT_EQ(g.grad_alpha.sizes(), at::IntArrayRef({1}));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, PactAllBits, ::testing::Values(1, 2, 3, 4, 5, 6, 7, 8, 32));
+
+TEST(QuantPact, FormulaCheckRejectsTheStePerRoundTrap) {
+  // The trap: STE only around round, y = alpha/n * round_ste(clamp(x)*n/alpha),
+  // adds a residual to dL/dalpha from elements below alpha. Our gradient must
+  // equal the paper's formula, and the trap must measurably differ from it, so
+  // the formula check above would catch an implementation that fell into it.
+  const int bits = 2;
+  const float alpha_value = 1.0f;
+  // Values that all round down to code 0: the trap's residual -y/alpha piles up.
+  at::manual_seed(9);
+  const at::Tensor x =
+      at::cat({at::rand({2000}) * (alpha_value / 8), at::full({10}, 2 * alpha_value)});
+  const at::Tensor upstream = at::ones_like(x);
+  const double formula = (upstream * (x >= alpha_value).to(at::kFloat)).sum().item<double>();
+
+  at::Tensor alpha = alpha_tensor(alpha_value);
+  const double n = 3.0;
+  at::Tensor clipped = at::minimum(x.clamp_min(0), alpha);
+  at::Tensor trap = alpha / n * pactq::quant::round_ste(clipped * n / alpha);
+  trap.backward(upstream);
+  const double trap_grad = alpha.grad().item<double>();
+
+  const PactGrads ours = run_pact(x, alpha_value, bits, PactImpl::kAuto, upstream);
+  EXPECT_NEAR(ours.grad_alpha.item<double>(), formula, 1e-3);
+  EXPECT_GT(std::abs(trap_grad - formula), 1.0) << "the trap variant should differ";
+}
+
+TEST(QuantPact, FusedEqualsCompositeBitForBit) {
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({128, 16, 8, 8}) * 3;
+  const at::Tensor upstream = at::randn_like(x);
+  for (int bits : {2, 4, 8, 32}) {
+    const PactGrads fused = run_pact(x, 2.0f, bits, PactImpl::kFused, upstream);
+    const PactGrads composite = run_pact(x, 2.0f, bits, PactImpl::kComposite, upstream);
+    EXPECT_TRUE(at::equal(fused.y, composite.y)) << bits;
+    EXPECT_TRUE(at::equal(fused.grad_x, composite.grad_x)) << bits;
+    // The alpha gradient is a sum: both accumulate in double, in different orders.
+    const double a = fused.grad_alpha.item<double>();
+    const double b = composite.grad_alpha.item<double>();
+    EXPECT_NEAR(a, b, 1e-6 * (1 + std::abs(b))) << bits;
+  }
+}
+
+TEST(QuantPact, NonContiguousAndDoubleInputs) {
+  at::manual_seed(5);
+  const at::Tensor base = at::randn({8, 6, 5}) * 2;
+  const at::Tensor x = base.transpose(0, 2);  // not contiguous
+  at::NoGradGuard no_grad;
+  const at::Tensor alpha = at::full({1}, 1.5f);
+  const at::Tensor y = pactq::quant::pact(x, alpha, 3);
+  EXPECT_TRUE(at::equal(y, pact_forward_naive(x.contiguous(), 1.5f, 3)));
+  const at::Tensor yd = pactq::quant::pact(x.to(at::kDouble), alpha.to(at::kDouble), 3);
+  EXPECT_TRUE(at::allclose(yd.to(at::kFloat), y, 0, 1e-6));
+}
+
+TEST(QuantPact, RejectsBadArguments) {
+  const at::Tensor x = at::randn({4});
+  EXPECT_THROW(pactq::quant::pact(x, at::ones({2}), 4), std::invalid_argument);
+  EXPECT_THROW(pactq::quant::pact(x, at::ones({1}), 9), std::invalid_argument);
+  EXPECT_THROW(pactq::quant::pact(x.to(at::kDouble), at::ones({1}), 4, PactImpl::kFused),
+               std::invalid_argument);
+}
+
+namespace {
+// DoReFa written independently from PACT.md section 2.
+at::Tensor dorefa_naive(const at::Tensor& w, int bits) {
+  const double n = std::pow(2.0, bits) - 1;
+  at::Tensor t = at::tanh(w.to(at::kDouble));
+  at::Tensor u = t / (2 * t.abs().max()) + 0.5;
+  return (2 * at::round(u * n) / n - 1).to(at::kFloat);
+}
+}  // namespace
+
+TEST(QuantDoReFa, CodesLieOnTheOddGrid) {
+  at::manual_seed(11);
+  const at::Tensor w = at::randn({32, 16, 3, 3}) * 0.2;
+  for (int bits = 2; bits <= 8; ++bits) {
+    at::NoGradGuard no_grad;
+    const at::Tensor wq =
+        pactq::quant::quantize_weight(w, bits, pactq::quant::WeightQuantKind::kDoReFa);
+    const double n = std::pow(2.0, bits) - 1;
+    EXPECT_TRUE(at::allclose(wq, dorefa_naive(w, bits), 0, 1e-6)) << bits;
+    const at::Tensor q = (wq.to(at::kDouble) * n + n) / 2;  // codes 0..n
+    EXPECT_TRUE(at::allclose(q, at::round(q), 0, 1e-4)) << bits;
+    EXPECT_GE(q.min().item<double>(), -1e-6);
+    EXPECT_LE(q.max().item<double>(), n + 1e-6);
+    EXPECT_FLOAT_EQ(wq.abs().max().item<float>(), 1.0f);  // max |t| maps to +-1
+    std::set<float> levels(wq.data_ptr<float>(), wq.data_ptr<float>() + wq.numel());
+    EXPECT_LE(levels.size(), size_t{1} << bits);
+    const pactq::quant::WeightCodes codes =
+        pactq::quant::weight_codes(w, bits, pactq::quant::WeightQuantKind::kDoReFa);
+    EXPECT_TRUE(at::allclose(pactq::quant::dequantize(codes), wq, 0, 1e-6)) << bits;
+  }
+}
+
+TEST(QuantDoReFa, GradientIsTheFormulaDerivativeWithSteRound) {
+  at::manual_seed(12);
+  const at::Tensor w0 = at::randn({64}) * 0.3;
+  const at::Tensor upstream = at::randn({64});
+  at::Tensor w = w0.clone().set_requires_grad(true);
+  pactq::quant::quantize_weight(w, 4, pactq::quant::WeightQuantKind::kDoReFa).backward(upstream);
+  // d/dw of 2 * (tanh(w) / (2 max|tanh w|) + 1/2) - 1 = tanh(w) / max|tanh(w)|
+  at::Tensor w2 = w0.clone().set_requires_grad(true);
+  const at::Tensor t = at::tanh(w2);
+  (t / t.abs().max()).backward(upstream);
+  EXPECT_TRUE(at::allclose(w.grad(), w2.grad(), 1e-5, 1e-6));
+}
+
+TEST(QuantDoReFa, OneBitIsSignTimesMeanAbs) {
+  const at::Tensor w = at::tensor({-0.5f, 0.25f, 0.0f, 1.25f});
+  at::Tensor wv = w.clone().set_requires_grad(true);
+  const at::Tensor wq =
+      pactq::quant::quantize_weight(wv, 1, pactq::quant::WeightQuantKind::kDoReFa);
+  const float m = 0.5f;  // mean |w|
+  EXPECT_TRUE(at::allclose(wq, at::tensor({-m, m, m, m})));
+  wq.sum().backward();
+  EXPECT_TRUE(at::equal(wv.grad(), at::ones({4})));  // straight-through
+}
+
+TEST(QuantSawb, ClipFollowsTheFitAndGridIsSymmetric) {
+  at::manual_seed(13);
+  const at::Tensor w = at::randn({4096}) * 0.1;
+  for (int bits : {2, 3, 4, 5, 8}) {
+    const auto [c1, c2] = pactq::quant::sawb_coefficients(bits);
+    const double a =
+        c1 * std::sqrt(w.square().mean().item<double>()) - c2 * w.abs().mean().item<double>();
+    at::Tensor wv = w.clone().set_requires_grad(true);
+    const at::Tensor wq =
+        pactq::quant::quantize_weight(wv, bits, pactq::quant::WeightQuantKind::kSawb);
+    const double n = std::pow(2.0, bits) - 1;
+    EXPECT_LE(wq.abs().max().item<double>(), a * (1 + 1e-6)) << bits;
+    if (bits <= 4) {
+      EXPECT_NEAR(wq.abs().max().item<double>(), a, 1e-5 * a) << bits;  // clipped
+    }
+    const at::Tensor q = (wq.detach().to(at::kDouble) / a * n + n) / 2;
+    EXPECT_TRUE(at::allclose(q, at::round(q), 0, 1e-3)) << bits;
+    // symmetric: the grid has no zero level and is its own negative
+    std::set<float> levels(wq.data_ptr<float>(), wq.data_ptr<float>() + wq.numel());
+    EXPECT_EQ(levels.count(0.0f), 0u);
+    EXPECT_LE(levels.size(), size_t{1} << bits);
+    wq.backward(at::ones_like(w) * 3);
+    EXPECT_TRUE(at::equal(wv.grad(), at::ones_like(w) * 3)) << "straight-through";
+    const auto codes = pactq::quant::weight_codes(w, bits, pactq::quant::WeightQuantKind::kSawb);
+    EXPECT_NEAR(codes.scale, a, 1e-5 * a);
+    EXPECT_TRUE(at::allclose(pactq::quant::dequantize(codes), wq.detach(), 1e-5, 1e-6));
+  }
+  EXPECT_THROW(pactq::quant::quantize_weight(w, 1, pactq::quant::WeightQuantKind::kSawb),
+               std::invalid_argument);
+}
+
+TEST(QuantSawb, DegenerateWeightsStayFinite) {
+  const at::Tensor w = at::full({16}, 0.3f);  // a = (c1 - c2) * 0.3 < 0 at 4 bits
+  const at::Tensor wq = pactq::quant::quantize_weight(w, 4, pactq::quant::WeightQuantKind::kSawb);
+  EXPECT_TRUE(at::isfinite(wq).all().item<bool>());
+  const at::Tensor zeros =
+      pactq::quant::quantize_weight(at::zeros({8}), 4, pactq::quant::WeightQuantKind::kDoReFa);
+  EXPECT_TRUE(at::isfinite(zeros).all().item<bool>());
+}
