@@ -1,0 +1,263 @@
+// AVX2 quantized conv (NHWC, indirect: no im2col buffer).
+//
+// K order per group: tap (kh, kw) major, then input channels in quads of 4
+// (cin_g rounded up to a multiple of 4; the padded weight lanes are 0, so the
+// activation bytes read there, whatever they are, contribute nothing).
+// For an output pixel and a tap, the 4 activation bytes of a quad are read as
+// one int32 and broadcast; the packed weights of 8 output channels x 4 K
+// values form one 32-byte vector, so one multiply yields 8 channel partials
+// (VNNI style, no horizontal sums). Register block: MR = 4 output pixels
+// (consecutive along the row) x 8 output channels.
+//
+// Two modes, chosen at pack time from the worst case |w| = n_w, a = a_max:
+//  mode 1 (maddubs): weights 2q - n_w fit int8 (wbits <= 7) and a pair
+//    a0*w0 + a1*w1 cannot saturate int16 (2 * a_max * n_w <= 32767).
+//    vpmaddubsw(u8 activations, s8 weights) -> int16 pairs, accumulated in
+//    int16 for i16_steps = floor(32767 / (2 * a_max * n_w)) quads (4x4 bits:
+//    72 quads = 144 pair sums; 2x2: 1820), then widened by vpmaddwd with ones
+//    and added to int32.
+//  mode 2 (widening): everything else (8-bit weights: 2q - 255 does not fit
+//    int8; 8-bit activations with >= 7-bit weights would saturate the pair).
+//    Activations zero-extended to int16 pairs, weights int16, vpmaddwd ->
+//    int32 directly.
+// The epilogue (scale, bias, residual, requant or activation) is fused and is
+// bit-identical to the scalar epilogue_store (mul then add, no FMA).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "pactq/runtime/kernels/kernels.h"
+
+namespace pactq::rt::kernels {
+namespace {
+
+constexpr int kMR = 4;
+
+void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
+  p->g = g;
+  p->wbits = wbits;
+  p->n_w = (1 << wbits) - 1;
+  p->a_max = a_max;
+  const int cq = (g.cin_g + 3) / 4;
+  p->cq = cq;
+  const int taps = g.kh * g.kw;
+  const int nb = (g.cout_g + 7) / 8;
+  const long pair_max = 2L * a_max * p->n_w;
+  p->mode = (p->n_w <= 127 && pair_max <= 32767) ? 1 : 2;
+  p->i16_steps = pair_max > 0 ? static_cast<int>(32767 / pair_max) : 1 << 30;
+  if (p->i16_steps < 1) p->i16_steps = 1;
+  const size_t steps = static_cast<size_t>(taps) * cq;
+  const size_t blocks = static_cast<size_t>(g.groups) * nb;
+  if (p->mode == 1) {
+    p->w8.assign(blocks * steps * 32, 0);
+    p->w16.clear();
+  } else {
+    p->w16.assign(blocks * steps * 32, 0);
+    p->w8.clear();
+  }
+  for (int grp = 0; grp < g.groups; ++grp)
+    for (int j = 0; j < g.cout_g; ++j) {
+      const int oc = grp * g.cout_g + j;
+      const size_t blk = static_cast<size_t>(grp) * nb + j / 8;
+      const int lane = j % 8;
+      for (int ci = 0; ci < g.cin_g; ++ci)
+        for (int t = 0; t < taps; ++t) {
+          const int q = codes[(static_cast<size_t>(oc) * g.cin_g + ci) * taps + t];
+          const int w = 2 * q - p->n_w;
+          const size_t step = static_cast<size_t>(t) * cq + ci / 4;
+          const int k = ci % 4;
+          if (p->mode == 1) {
+            p->w8[(blk * steps + step) * 32 + lane * 4 + k] = static_cast<int8_t>(w);
+          } else {
+            // half k/2: [8 lanes][2]
+            p->w16[(blk * steps + step) * 32 + (k / 2) * 16 + lane * 2 + (k % 2)] =
+                static_cast<int16_t>(w);
+          }
+        }
+    }
+  p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
+}
+
+inline int32_t load_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Vector epilogue for 8 consecutive output channels c0..c0+7 of one pixel.
+inline void epilogue8(const Epilogue& e, __m256i acc, int oh, int ow, int c0, void* out,
+                      size_t idx) {
+  __m256 y = _mm256_mul_ps(_mm256_loadu_ps(e.scale + c0), _mm256_cvtepi32_ps(acc));
+  y = _mm256_add_ps(y, _mm256_loadu_ps(e.bias + c0));
+  if (e.res) {
+    const int rc0 = c0 - e.res_pad;
+    __m256 r;
+    if (rc0 >= 0 && rc0 + 8 <= e.res_c) {
+      const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+                         static_cast<size_t>(ow) * e.res_stride) *
+                            e.res_c +
+                        rc0;
+      if (e.res_codes) {
+        const __m128i b = _mm_loadl_epi64(
+            reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(e.res) + ri));
+        r = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), _mm256_set1_ps(e.res_scale));
+      } else {
+        r = _mm256_loadu_ps(static_cast<const float*>(e.res) + ri);
+      }
+    } else {
+      alignas(32) float tmp[8];
+      for (int i = 0; i < 8; ++i) tmp[i] = residual_value(e, oh, ow, c0 + i);
+      r = _mm256_load_ps(tmp);
+    }
+    y = _mm256_add_ps(y, r);
+  }
+  if (e.out_codes) {
+    __m256 t = _mm256_mul_ps(y, _mm256_set1_ps(e.inv));
+    t = _mm256_max_ps(t, _mm256_setzero_ps());
+    t = _mm256_min_ps(t, _mm256_set1_ps(static_cast<float>(e.n_out)));
+    t = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i v = _mm256_cvttps_epi32(t);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + idx),
+                     _mm_packus_epi16(w, w));
+  } else {
+    if (e.act != FloatAct::kNone) {
+      y = _mm256_max_ps(y, _mm256_setzero_ps());
+      if (e.act == FloatAct::kClip) y = _mm256_min_ps(y, _mm256_set1_ps(e.alpha));
+    }
+    _mm256_storeu_ps(static_cast<float*>(out) + idx, y);
+  }
+}
+
+// Computes MR pixels (oh, ow0..ow0+MR-1) x 8 channels of block `ob` in group `grp`.
+template <int MR>
+inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
+                  int ob, int oh, int ow0) {
+  const ConvGeom& g = p.g;
+  const int cq = p.cq;
+  const int nb = (g.cout_g + 7) / 8;
+  const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
+  const size_t blk = static_cast<size_t>(grp) * nb + ob;
+  const uint8_t* zeros = p.zeros.data();
+  const size_t goff = static_cast<size_t>(grp) * g.cin_g;
+
+  __m256i acc32[MR];
+  for (int i = 0; i < MR; ++i) acc32[i] = _mm256_setzero_si256();
+
+  if (p.mode == 1) {
+    const int8_t* w = p.w8.data() + blk * steps * 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc16[MR];
+    for (int i = 0; i < MR; ++i) acc16[i] = _mm256_setzero_si256();
+    int cnt = 0;
+    for (int r = 0; r < g.kh; ++r) {
+      const int ih = oh * g.sh - g.ph + r;
+      const bool row_ok = ih >= 0 && ih < g.in_h;
+      for (int s = 0; s < g.kw; ++s) {
+        const uint8_t* px[MR];
+        for (int i = 0; i < MR; ++i) {
+          const int iw = (ow0 + i) * g.sw - g.pw + s;
+          px[i] = (row_ok && iw >= 0 && iw < g.in_w)
+                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
+                      : zeros;
+        }
+        for (int q = 0; q < cq; ++q) {
+          const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+          w += 32;
+          for (int i = 0; i < MR; ++i) {
+            const __m256i a = _mm256_set1_epi32(load_quad(px[i] + 4 * q));
+            acc16[i] = _mm256_add_epi16(acc16[i], _mm256_maddubs_epi16(a, wv));
+          }
+          if (++cnt == p.i16_steps) {
+            for (int i = 0; i < MR; ++i) {
+              acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones));
+              acc16[i] = _mm256_setzero_si256();
+            }
+            cnt = 0;
+          }
+        }
+      }
+    }
+    if (cnt) {
+      for (int i = 0; i < MR; ++i)
+        acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones));
+    }
+  } else {
+    const int16_t* w = p.w16.data() + blk * steps * 32;
+    for (int r = 0; r < g.kh; ++r) {
+      const int ih = oh * g.sh - g.ph + r;
+      const bool row_ok = ih >= 0 && ih < g.in_h;
+      for (int s = 0; s < g.kw; ++s) {
+        const uint8_t* px[MR];
+        for (int i = 0; i < MR; ++i) {
+          const int iw = (ow0 + i) * g.sw - g.pw + s;
+          px[i] = (row_ok && iw >= 0 && iw < g.in_w)
+                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
+                      : zeros;
+        }
+        for (int q = 0; q < cq; ++q) {
+          const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+          const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16));
+          w += 32;
+          for (int i = 0; i < MR; ++i) {
+            const uint32_t x = static_cast<uint32_t>(load_quad(px[i] + 4 * q));
+            const int32_t a01 = static_cast<int32_t>((x & 0xffu) | ((x & 0xff00u) << 8));
+            const int32_t a23 = static_cast<int32_t>(((x >> 16) & 0xffu) | ((x >> 8) & 0xff0000u));
+            acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(_mm256_set1_epi32(a01), w0));
+            acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(_mm256_set1_epi32(a23), w1));
+          }
+        }
+      }
+    }
+  }
+
+  const int j0 = ob * 8;
+  const int c0 = grp * g.cout_g + j0;
+  const int valid = g.cout_g - j0 < 8 ? g.cout_g - j0 : 8;
+  for (int i = 0; i < MR; ++i) {
+    const int ow = ow0 + i;
+    const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
+    if (valid == 8) {
+      epilogue8(e, acc32[i], oh, ow, c0, out, idx);
+    } else {
+      alignas(32) int32_t tmp[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc32[i]);
+      for (int k = 0; k < valid; ++k)
+        epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + k, out, idx + k);
+    }
+  }
+}
+
+void run_avx2(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
+              int oh1) {
+  const ConvGeom& g = p.g;
+  const int nb = (g.cout_g + 7) / 8;
+  for (int oh = oh0; oh < oh1; ++oh)
+    for (int grp = 0; grp < g.groups; ++grp)
+      for (int ob = 0; ob < nb; ++ob) {
+        int ow = 0;
+        for (; ow + kMR <= g.out_w; ow += kMR) block<kMR>(p, in, e, out, grp, ob, oh, ow);
+        switch (g.out_w - ow) {
+          case 3:
+            block<3>(p, in, e, out, grp, ob, oh, ow);
+            break;
+          case 2:
+            block<2>(p, in, e, out, grp, ob, oh, ow);
+            break;
+          case 1:
+            block<1>(p, in, e, out, grp, ob, oh, ow);
+            break;
+          default:
+            break;
+        }
+      }
+}
+
+}  // namespace
+
+const QConvKernel& qconv_avx2_kernel_impl() {
+  static const QConvKernel k{"avx2", pack_avx2, run_avx2};
+  return k;
+}
+
+}  // namespace pactq::rt::kernels

@@ -1,0 +1,170 @@
+// Kernel families of the runtime. Internal layout: one image is NHWC
+// (pixel-major, channels contiguous). Every family has one signature, a
+// scalar reference in kernels/ref (always built) and optional ISA variants
+// (kernels/avx2) that must produce bit-identical results.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "pactq/runtime/graph.h"
+
+namespace pactq::rt::kernels {
+
+// Geometry of one conv (linear = 1x1 conv on a 1x1 image).
+struct ConvGeom {
+  int in_h = 1, in_w = 1, in_c = 1;  // input image; in_c is also the pixel stride
+  int out_h = 1, out_w = 1, out_c = 1;
+  int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  int groups = 1, cin_g = 1, cout_g = 1;
+};
+
+// Fused per-output-channel epilogue:
+//   y = scale[c] * acc + bias[c]; y += residual; then FLOAT(act) or CODES(requant).
+struct Epilogue {
+  const float* scale = nullptr;  // [out_c]
+  const float* bias = nullptr;   // [out_c]
+  // Residual image (NHWC res_h x res_w x res_c), nullptr = none. Output pixel
+  // (oh, ow, c) adds residual (oh*res_stride, ow*res_stride, c - res_pad),
+  // zero when c - res_pad is outside [0, res_c).
+  const void* res = nullptr;
+  bool res_codes = false;
+  float res_scale = 1.f;  // codes: real = code * res_scale
+  int res_h = 0, res_w = 0, res_c = 0, res_stride = 1, res_pad = 0;
+  // Output.
+  bool out_codes = false;
+  int n_out = 0;    // codes: 2^bits - 1
+  float inv = 0.f;  // codes: (float)n_out / alpha
+  FloatAct act = FloatAct::kNone;
+  float alpha = 0.f;  // float clip
+};
+
+// THE requant rule (docs/format.md): t = y * inv, clamp to [0, n] (NaN -> 0),
+// round half to even.
+inline uint8_t requantize(float y, float inv, int n) {
+  float t = y * inv;
+  t = t > 0.f ? t : 0.f;
+  const float nf = static_cast<float>(n);
+  t = t < nf ? t : nf;
+  return static_cast<uint8_t>(std::nearbyint(t));
+}
+
+inline float float_activation(float y, FloatAct act, float alpha) {
+  if (act == FloatAct::kNone) return y;
+  y = y > 0.f ? y : 0.f;
+  if (act == FloatAct::kClip) y = y < alpha ? y : alpha;
+  return y;
+}
+
+inline float residual_value(const Epilogue& e, int oh, int ow, int c) {
+  const int rc = c - e.res_pad;
+  if (rc < 0 || rc >= e.res_c) return 0.f;
+  const size_t idx =
+      (static_cast<size_t>(oh) * e.res_stride * e.res_w + static_cast<size_t>(ow) * e.res_stride) *
+          e.res_c +
+      rc;
+  if (e.res_codes) return static_cast<float>(static_cast<const uint8_t*>(e.res)[idx]) * e.res_scale;
+  return static_cast<const float*>(e.res)[idx];
+}
+
+// Scalar epilogue for one output value; `out` is the output image, `idx` the
+// NHWC element index. acc is the int32 accumulator converted to float (or the
+// float dot product on the float path).
+inline void epilogue_store(const Epilogue& e, float acc, int oh, int ow, int c, void* out,
+                           size_t idx) {
+  float y = e.scale[c] * acc;
+  y = y + e.bias[c];
+  if (e.res) y = y + residual_value(e, oh, ow, c);
+  if (e.out_codes) {
+    static_cast<uint8_t*>(out)[idx] = requantize(y, e.inv, e.n_out);
+  } else {
+    static_cast<float*>(out)[idx] = float_activation(y, e.act, e.alpha);
+  }
+}
+
+// ------------------------------------------------------------ quantized conv
+// Integer conv over unsigned activation codes (0..a_max) with weight codes
+// q (0..n_w): acc = sum (2q - n_w) * a, padding contributes a = 0.
+struct PackedQConv {
+  ConvGeom g;
+  int wbits = 0, n_w = 0, a_max = 0;
+  int mode = 0;       // variant specific
+  int i16_steps = 0;  // variant specific: int16 accumulation steps before widening
+  int cq = 0;         // variant specific: K quads per tap
+  std::vector<int16_t> w16;
+  std::vector<int8_t> w8;
+  std::vector<uint8_t> zeros;  // a zero "pixel" for padding taps
+};
+
+struct QConvKernel {
+  const char* name;
+  // codes: logical [out_c][cin_g][kh][kw], values 0..2^wbits-1.
+  void (*pack)(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* out);
+  // Computes output rows [oh_begin, oh_end) of one image. `in` must be
+  // readable for 64 bytes past the image end (the runtime pads buffers).
+  void (*run_rows)(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out,
+                   int oh_begin, int oh_end);
+};
+
+const QConvKernel& qconv_ref_kernel();
+// nullptr when not compiled in or the CPU lacks AVX2+FMA.
+const QConvKernel* qconv_avx2_kernel();
+// The variant used by the runtime: AVX2 when available unless the environment
+// variable PACTQ_ISA=ref; chosen once.
+const QConvKernel& qconv_kernel();
+
+// ------------------------------------------------------------ float conv
+// Float conv (fp first/last layers, or float input): y = scale*sum(w*x)+bias.
+// Input is a float image, or codes dequantized on the fly as code * in_scale.
+struct PackedFConv {
+  ConvGeom g;
+  std::vector<float> w;  // [group][kh][kw][cin_g][cout_g]
+};
+// w: logical [out_c][cin_g][kh][kw] real weights.
+void fconv_pack(const ConvGeom& g, const float* w, PackedFConv* out);
+void fconv_rows(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
+                const Epilogue& e, void* out, int oh_begin, int oh_end);
+
+// ------------------------------------------------------------ other ops (one image)
+struct TensorRef {
+  const void* data = nullptr;
+  bool codes = false;
+  float scale = 1.f;  // codes: real = code * scale
+};
+struct OutputRef {
+  void* data = nullptr;
+  bool codes = false;
+  int n_out = 0;
+  float inv = 0.f;
+  FloatAct act = FloatAct::kNone;
+  float alpha = 0.f;
+};
+inline void store_value(const OutputRef& o, size_t idx, float y) {
+  if (o.codes) {
+    static_cast<uint8_t*>(o.data)[idx] = requantize(y, o.inv, o.n_out);
+  } else {
+    static_cast<float*>(o.data)[idx] = float_activation(y, o.act, o.alpha);
+  }
+}
+inline float load_value(const TensorRef& t, size_t idx) {
+  if (t.codes) return static_cast<float>(static_cast<const uint8_t*>(t.data)[idx]) * t.scale;
+  return static_cast<const float*>(t.data)[idx];
+}
+
+struct PoolGeom {
+  int in_h, in_w, c, out_h, out_w, kh, kw, sh, sw, ph, pw;
+};
+// Max pool: codes -> codes (same bits), float -> float. Rows [oh0, oh1).
+void max_pool_rows(const PoolGeom& g, const void* in, bool codes, void* out, int oh0, int oh1);
+// Avg pool, count_include_pad = true: y = sum / (kh*kw) (codes: (float)sum * scale / count).
+void avg_pool_rows(const PoolGeom& g, const TensorRef& in, const OutputRef& out, int oh0, int oh1);
+void global_avg_pool(int h, int w, int c, const TensorRef& in, const OutputRef& out);
+// y = a + b elementwise over n values.
+void add_values(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out);
+// y = scale[c] * x + bias[c] over an NHWC image of `pixels` pixels.
+void affine_values(size_t pixels, int c, const TensorRef& x, const float* scale, const float* bias,
+                   const OutputRef& out);
+
+}  // namespace pactq::rt::kernels

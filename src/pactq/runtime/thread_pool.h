@@ -1,0 +1,41 @@
+// A small fixed thread pool: parallel_for over an index range, the calling
+// thread participates. Not reentrant (one parallel_for at a time per pool).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pactq::rt {
+
+class ThreadPool {
+ public:
+  // `threads` = total workers including the caller (>= 1).
+  explicit ThreadPool(int threads = 1);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Runs fn(i) for every i in [0, n), indices handed out one at a time.
+  void parallel_for(int n, const std::function<void(int)>& fn);
+
+ private:
+  void worker_loop();
+  void drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  const std::function<void(int)>* fn_ = nullptr;
+  int n_ = 0;
+  std::atomic<int> next_{0};
+  int active_ = 0;  // workers still inside the current job
+};
+
+}  // namespace pactq::rt

@@ -1,0 +1,319 @@
+// Quantized conv kernels: the scalar reference against the naive NCHW formula,
+// and every ISA variant against the reference (bit-exact), XNNPACK-tester style.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <sstream>
+
+#include "pactq/runtime/kernels/kernels.h"
+#include "test_util.h"
+
+namespace pactq::rt {
+namespace {
+
+namespace k = kernels;
+
+// One random conv case, built fluently.
+struct ConvCase {
+  int in_c = 8, out_c = 8, h = 6, w = 7, kh = 3, kw = 3, sh = 1, sw = 1, ph = 1, pw = 1, groups = 1;
+  int wbits = 4, abits = 4;
+  bool residual = false, res_codes = true;
+  int res_stride = 1, res_pad = 0;
+  OutputSpec out = OutputSpec::Codes(4, 3.f);
+  uint32_t seed = 1;
+
+  std::string str() const {
+    std::ostringstream s;
+    s << "cin=" << in_c << " cout=" << out_c << " hw=" << h << "x" << w << " k=" << kh << "x" << kw
+      << " s=" << sh << "," << sw << " p=" << ph << "," << pw << " g=" << groups << " w" << wbits
+      << "a" << abits << " res=" << residual << (res_codes ? "c" : "f") << res_stride << "/"
+      << res_pad << " out=" << (out.codes ? "codes" : "float") << out.bits << " seed=" << seed;
+    return s.str();
+  }
+};
+
+// Runs `kernel` over the whole image for the case; returns the NHWC output
+// bytes. Also fills the NCHW naive result when `naive` is non-null.
+struct Built {
+  ConvNode node;
+  test::TVal x, res;
+  std::vector<uint8_t> x_nhwc, res_nhwc;
+  k::ConvGeom g;
+};
+
+Built build(const ConvCase& cc) {
+  std::mt19937 rng(cc.seed);
+  Built b;
+  ConvNode& n = b.node;
+  n.in_channels = cc.in_c;
+  n.out_channels = cc.out_c;
+  n.kernel_h = cc.kh;
+  n.kernel_w = cc.kw;
+  n.stride_h = cc.sh;
+  n.stride_w = cc.sw;
+  n.pad_h = cc.ph;
+  n.pad_w = cc.pw;
+  n.groups = cc.groups;
+  const size_t wcount = static_cast<size_t>(cc.out_c) * (cc.in_c / cc.groups) * cc.kh * cc.kw;
+  n.weight = WeightData::Codes(test::random_codes(rng, wcount, cc.wbits), cc.wbits, 1.f);
+  // Scales chosen so that outputs spread over the code range.
+  const int na = (1 << cc.abits) - 1, nw = (1 << cc.wbits) - 1;
+  const float typical = std::sqrt(static_cast<float>(wcount / cc.out_c)) * na * nw * 0.5f + 1.f;
+  n.out_scale = test::random_floats(rng, cc.out_c, 0.5f / typical, 4.f / typical);
+  n.out_bias = test::random_floats(rng, cc.out_c, -1.f, 2.f);
+  n.output = cc.out;
+  b.x.c = cc.in_c;
+  b.x.h = cc.h;
+  b.x.w = cc.w;
+  b.x.codes = true;
+  b.x.bits = cc.abits;
+  b.x.alpha = 2.f;
+  const auto xa = test::random_codes(rng, b.x.size(), cc.abits);
+  b.x.a.assign(xa.begin(), xa.end());
+  b.x_nhwc.assign(b.x.size() + 64, 0xEE);  // slack filled with garbage on purpose
+  for (int c = 0; c < cc.in_c; ++c)
+    for (int i = 0; i < cc.h; ++i)
+      for (int j = 0; j < cc.w; ++j)
+        b.x_nhwc[(static_cast<size_t>(i) * cc.w + j) * cc.in_c + c] =
+            static_cast<uint8_t>(b.x.a[b.x.at(c, i, j)]);
+  k::ConvGeom& g = b.g;
+  g.in_h = cc.h;
+  g.in_w = cc.w;
+  g.in_c = cc.in_c;
+  g.kh = cc.kh;
+  g.kw = cc.kw;
+  g.sh = cc.sh;
+  g.sw = cc.sw;
+  g.ph = cc.ph;
+  g.pw = cc.pw;
+  g.groups = cc.groups;
+  g.cin_g = cc.in_c / cc.groups;
+  g.cout_g = cc.out_c / cc.groups;
+  g.out_c = cc.out_c;
+  g.out_h = (cc.h + 2 * cc.ph - cc.kh) / cc.sh + 1;
+  g.out_w = (cc.w + 2 * cc.pw - cc.kw) / cc.sw + 1;
+  if (cc.residual) {
+    n.residual.input = "r";
+    n.residual.stride = cc.res_stride;
+    n.residual.pad_channels = cc.res_pad;
+    test::TVal& r = b.res;
+    r.c = cc.out_c - 2 * cc.res_pad;
+    r.h = g.out_h * cc.res_stride;
+    r.w = g.out_w * cc.res_stride;
+    r.codes = cc.res_codes;
+    r.bits = 3;
+    r.alpha = 1.5f;
+    b.res_nhwc.assign(r.size() * 4 + 64, 0);
+    if (r.codes) {
+      const auto ra = test::random_codes(rng, r.size(), 3);
+      r.a.assign(ra.begin(), ra.end());
+    } else {
+      r.f = test::random_floats(rng, r.size(), -1.f, 1.f);
+    }
+    for (int c = 0; c < r.c; ++c)
+      for (int i = 0; i < r.h; ++i)
+        for (int j = 0; j < r.w; ++j) {
+          const size_t d = (static_cast<size_t>(i) * r.w + j) * r.c + c;
+          if (r.codes) {
+            b.res_nhwc[d] = static_cast<uint8_t>(r.a[r.at(c, i, j)]);
+          } else {
+            std::memcpy(&b.res_nhwc[d * 4], &r.f[r.at(c, i, j)], 4);
+          }
+        }
+  }
+  return b;
+}
+
+std::vector<uint8_t> run_kernel(const k::QConvKernel& kern, const ConvCase& cc, const Built& b,
+                                int row_split) {
+  k::PackedQConv p;
+  kern.pack(b.g, b.node.weight.codes.data(), cc.wbits, (1 << cc.abits) - 1, &p);
+  k::Epilogue e;
+  e.scale = b.node.out_scale.data();
+  e.bias = b.node.out_bias.data();
+  e.out_codes = cc.out.codes;
+  if (cc.out.codes) {
+    e.n_out = (1 << cc.out.bits) - 1;
+    e.inv = static_cast<float>(e.n_out) / cc.out.alpha;
+  }
+  e.act = cc.out.act;
+  e.alpha = cc.out.alpha;
+  if (cc.residual) {
+    e.res = b.res_nhwc.data();
+    e.res_codes = b.res.codes;
+    e.res_scale = b.res.codes ? b.res.scale() : 1.f;
+    e.res_h = b.res.h;
+    e.res_w = b.res.w;
+    e.res_c = b.res.c;
+    e.res_stride = cc.res_stride;
+    e.res_pad = cc.res_pad;
+  }
+  const size_t n = static_cast<size_t>(b.g.out_h) * b.g.out_w * b.g.out_c;
+  std::vector<uint8_t> out(n * (cc.out.codes ? 1 : 4) + 64, 0xCD);
+  // Split rows into chunks to exercise partial-row calls.
+  for (int oh = 0; oh < b.g.out_h; oh += row_split)
+    kern.run_rows(p, b.x_nhwc.data(), e, out.data(), oh, std::min(b.g.out_h, oh + row_split));
+  out.resize(n * (cc.out.codes ? 1 : 4));
+  return out;
+}
+
+void expect_matches_naive(const ConvCase& cc) {
+  const Built b = build(cc);
+  const auto got = run_kernel(k::qconv_ref_kernel(), cc, b, 1);
+  const test::TVal want = test::naive_conv(b.node, b.x, cc.residual ? &b.res : nullptr);
+  for (int c = 0; c < want.c; ++c)
+    for (int i = 0; i < want.h; ++i)
+      for (int j = 0; j < want.w; ++j) {
+        const size_t d = (static_cast<size_t>(i) * want.w + j) * want.c + c;
+        if (cc.out.codes) {
+          ASSERT_EQ(got[d], want.a[want.at(c, i, j)])
+              << cc.str() << " at " << c << "," << i << "," << j;
+        } else {
+          float v;
+          std::memcpy(&v, &got[d * 4], 4);
+          ASSERT_EQ(v, want.f[want.at(c, i, j)]) << cc.str() << " at " << c << "," << i << "," << j;
+        }
+      }
+}
+
+TEST(QConvRef, MatchesNaiveFormula) {
+  uint32_t seed = 100;
+  for (int wbits = 1; wbits <= 8; ++wbits)
+    for (int abits : {1, 2, 4, 8}) {
+      ConvCase cc;
+      cc.wbits = wbits;
+      cc.abits = abits;
+      cc.seed = seed++;
+      expect_matches_naive(cc);
+      cc.out = OutputSpec::Float(FloatAct::kClip, 1.5f);
+      cc.sh = cc.sw = 2;
+      cc.residual = true;
+      cc.res_pad = 2;
+      cc.res_stride = 2;
+      expect_matches_naive(cc);
+    }
+}
+
+TEST(QConvRef, GroupsPaddingStrideResidual) {
+  ConvCase cc;
+  cc.in_c = 6;
+  cc.out_c = 9;
+  cc.groups = 3;
+  cc.kh = 5;
+  cc.kw = 3;
+  cc.ph = 2;
+  cc.pw = 0;
+  cc.sh = 2;
+  cc.residual = true;
+  cc.res_codes = false;
+  expect_matches_naive(cc);
+  cc.residual = false;
+  cc.in_c = cc.out_c = 5;
+  cc.groups = 5;  // depthwise
+  cc.out = OutputSpec::Float(FloatAct::kRelu);
+  expect_matches_naive(cc);
+}
+
+class QConvIsa : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kern_ = k::qconv_avx2_kernel();
+    if (!kern_) GTEST_SKIP() << "AVX2 kernel not available on this CPU/build";
+  }
+  void check(const ConvCase& cc) {
+    const Built b = build(cc);
+    const auto want = run_kernel(k::qconv_ref_kernel(), cc, b, 1);
+    const auto got = run_kernel(*kern_, cc, b, 3);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << kern_->name << " " << cc.str() << " byte " << i;
+    }
+  }
+  const k::QConvKernel* kern_ = nullptr;
+};
+
+TEST_F(QConvIsa, EveryBitWidthPair) {
+  uint32_t seed = 1000;
+  for (int wbits = 1; wbits <= 8; ++wbits)
+    for (int abits = 1; abits <= 8; ++abits) {
+      ConvCase cc;
+      cc.wbits = wbits;
+      cc.abits = abits;
+      cc.in_c = 19;  // not a multiple of 4; 3 taps x 5 quads
+      cc.out_c = 13;
+      cc.h = 5;
+      cc.w = 9;
+      cc.seed = seed++;
+      cc.out = OutputSpec::Codes(abits, 2.5f);
+      check(cc);
+    }
+}
+
+TEST_F(QConvIsa, LongKForcesInt16Flushes) {
+  // K = 9 * 256 = 2304 quads-worth at 4x4 and 2x2 bits: many int16 flushes.
+  for (int bits : {2, 4, 8}) {
+    ConvCase cc;
+    cc.in_c = 256;
+    cc.out_c = 16;
+    cc.h = cc.w = 4;
+    cc.wbits = cc.abits = bits;
+    cc.out = OutputSpec::Float();
+    cc.seed = 7 + bits;
+    check(cc);
+  }
+}
+
+TEST_F(QConvIsa, RandomShapes) {
+  std::mt19937 rng(42);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int it = 0; it < 300; ++it) {
+    ConvCase cc;
+    cc.groups = pick(0, 3) == 0 ? pick(2, 3) : 1;
+    cc.in_c = cc.groups * pick(1, 12);
+    cc.out_c = cc.groups * pick(1, 20);
+    static const int ks[] = {1, 3, 5, 11};
+    cc.kh = ks[pick(0, 3)];
+    cc.kw = pick(0, 4) == 0 ? ks[pick(0, 3)] : cc.kh;
+    cc.ph = pick(0, cc.kh / 2);
+    cc.pw = pick(0, cc.kw / 2);
+    cc.h = pick(std::max(1, cc.kh - 2 * cc.ph), 13);
+    cc.w = pick(std::max(1, cc.kw - 2 * cc.pw), 13);
+    cc.sh = pick(1, 3);
+    cc.sw = pick(1, 2);
+    cc.wbits = pick(1, 8);
+    cc.abits = pick(1, 8);
+    switch (pick(0, 3)) {
+      case 0:
+        cc.out = OutputSpec::Float();
+        break;
+      case 1:
+        cc.out = OutputSpec::Float(FloatAct::kRelu);
+        break;
+      case 2:
+        cc.out = OutputSpec::Float(FloatAct::kClip, 0.7f);
+        break;
+      default:
+        cc.out = OutputSpec::Codes(pick(1, 8), 0.5f + pick(0, 40) * 0.1f);
+        break;
+    }
+    if (cc.out_c % 2 == 0 && pick(0, 2) == 0) {
+      cc.residual = true;
+      cc.res_codes = pick(0, 1);
+      cc.res_stride = pick(1, 2);
+      cc.res_pad = pick(0, cc.out_c / 2 - 1 < 0 ? 0 : cc.out_c / 4);
+    }
+    cc.seed = static_cast<uint32_t>(5000 + it);
+    check(cc);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(QConvDispatch, EnvironmentCanForceReference) {
+  // The runtime's choice is made once; it must be one of the known variants.
+  const std::string name = k::qconv_kernel().name;
+  EXPECT_TRUE(name == "ref" || name == "avx2") << name;
+}
+
+}  // namespace
+}  // namespace pactq::rt
