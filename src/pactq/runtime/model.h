@@ -57,6 +57,8 @@ class Model {
   std::vector<std::string> node_names() const;
   size_t file_bytes() const;
   size_t weight_bytes() const;  // bytes of the tensors the graph uses
+  // Planned activation buffer bytes per image (with liveness-based reuse).
+  size_t activation_bytes_per_image() const;
 
   // Worker threads for run() (>= 1; default 1).
   void set_threads(int n);
