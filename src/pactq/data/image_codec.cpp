@@ -5,6 +5,7 @@
 #include <turbojpeg.h>
 
 #include <cstring>
+#include <iostream>
 #include <memory>
 
 #include "pactq/data/dataset.h"
@@ -42,14 +43,18 @@ at::Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& pat
   if (tjDecompressHeader3(tj.h, data, size, &w, &h, &subsamp, &colorspace) != 0) {
     fail(path, fmt::format("undecodable JPEG header: {}", tjGetErrorStr2(tj.h)));
   }
-  if (w <= 0 || h <= 0) fail(path, fmt::format("JPEG has invalid size {}x{}", w, h));
+  if (w <= 0 || h <= 0) fail(path, fmt::format("undecodable JPEG: invalid size {}x{}", w, h));
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   const int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
   const int bpp = tjPixelSize[pf];
   std::vector<uint8_t> buf(static_cast<size_t>(w) * h * bpp);
-  if (tjDecompress2(tj.h, data, size, buf.data(), w, 0, h, pf, TJFLAG_ACCURATEDCT) != 0 &&
-      tjGetErrorCode(tj.h) == TJERR_FATAL) {
-    fail(path, fmt::format("undecodable JPEG: {}", tjGetErrorStr2(tj.h)));
+  if (tjDecompress2(tj.h, data, size, buf.data(), w, 0, h, pf, TJFLAG_ACCURATEDCT) != 0) {
+    if (tjGetErrorCode(tj.h) == TJERR_FATAL) {
+      fail(path, fmt::format("undecodable JPEG: {}", tjGetErrorStr2(tj.h)));
+    }
+    // Recoverable (e.g. premature end of data): keep the image, but say so.
+    std::cerr << "pactq: warning: " << path
+              << ": JPEG decoded with a warning: " << tjGetErrorStr2(tj.h) << std::endl;
   }
   if (cmyk) {  // Adobe-style inverted CMYK -> RGB
     std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
@@ -121,6 +126,7 @@ std::pair<int64_t, int64_t> probe_image(const std::vector<uint8_t>& bytes,
         fail(path, fmt::format("undecodable JPEG header: {}",
                                tj.h ? tjGetErrorStr2(tj.h) : "tjInitDecompress failed"));
       }
+      if (w <= 0 || h <= 0) fail(path, fmt::format("undecodable JPEG: invalid size {}x{}", w, h));
       return {h, w};
     }
     case ImageFormat::Png: {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -71,7 +72,9 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
   if (bytes.size() >= 18) {
     const uint8_t* t = bytes.data() + bytes.size() - 4;
     size_t isize = size_t{t[0]} | size_t{t[1]} << 8 | size_t{t[2]} << 16 | size_t{t[3]} << 24;
-    if (isize > 0 && isize < (size_t{1} << 31)) guess = isize;
+    // Deflate cannot expand data more than ~1032x; a truncated or corrupt
+    // file has a meaningless trailer, so never trust it beyond that.
+    if (isize > 0) guess = std::min(isize, bytes.size() * 1040 + 1024);
   }
   out.resize(std::max<size_t>(guess, 1024));
   zs.next_in = const_cast<Bytef*>(bytes.data());

@@ -27,6 +27,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
     throw DataError("DataLoader: workers, prefetch and limit must be >= 0");
   }
   num_samples_ = dataset_->size();
+  const DatasetInfo info = dataset_->info();
+  num_classes_ = info.num_classes;
+  dataset_name_ = info.name;
   if (opt_.limit > 0) num_samples_ = std::min(num_samples_, opt_.limit);
 }
 
@@ -66,13 +69,12 @@ Batch DataLoader::build(int64_t epoch, int64_t batch_index,
   float* img = b.images.data_ptr<float>();
   int64_t* lab = b.labels.data_ptr<int64_t>();
   const int64_t per = c * h * w;
-  const int64_t num_classes = dataset_->info().num_classes;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t idx = order[begin + i];
     Sample s = dataset_->get(idx);
-    if (s.label < 0 || (num_classes > 0 && s.label >= num_classes)) {
+    if (s.label < 0 || (num_classes_ > 0 && s.label >= num_classes_)) {
       throw DataError(fmt::format("dataset {} sample {}: label {} out of range 0..{}",
-                                  dataset_->info().name, idx, s.label, num_classes - 1));
+                                  dataset_name_, idx, s.label, num_classes_ - 1));
     }
     Rng rng(
         mix_seed(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx), kAugStream));

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -85,6 +86,8 @@ class DataLoader {
   Pipeline pipeline_;
   LoaderOptions opt_;
   int64_t num_samples_ = 0;
+  int64_t num_classes_ = 0;
+  std::string dataset_name_;
 
   // Current epoch state.
   int64_t epoch_ = 0;
