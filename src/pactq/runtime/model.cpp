@@ -1004,6 +1004,9 @@ size_t Model::file_bytes() const {
 size_t Model::weight_bytes() const {
   return impl_->weight_bytes;
 }
+size_t Model::activation_bytes_per_image() const {
+  return impl_->plan.total;
+}
 void Model::set_threads(int n) {
   if (n < 1) n = 1;
   if (n == impl_->threads) return;
