@@ -26,11 +26,15 @@ at::Tensor option_a_shortcut(const at::Tensor& x, int64_t pad_channels) {
 
 CifarBasicBlockImpl::CifarBasicBlockImpl(int64_t in_planes_, int64_t planes_, int64_t stride_,
                                          double alpha_init)
-    : torch::nn::Module("CifarBasicBlock"), in_planes(in_planes_), planes(planes_), stride(stride_) {
+    : torch::nn::Module("CifarBasicBlock"),
+      in_planes(in_planes_),
+      planes(planes_),
+      stride(stride_) {
   if (downsample() && (stride != 2 || in_planes + 2 * (planes / 4) != planes)) {
-    throw std::invalid_argument("CifarBasicBlock: option A shortcut needs stride 2 and planes = 2 * in_planes, got " +
-                                std::to_string(in_planes) + "->" + std::to_string(planes) + " stride " +
-                                std::to_string(stride));
+    throw std::invalid_argument(
+        "CifarBasicBlock: option A shortcut needs stride 2 and planes = 2 * in_planes, got " +
+        std::to_string(in_planes) + "->" + std::to_string(planes) + " stride " +
+        std::to_string(stride));
   }
   conv1 = register_module("conv1", detail::make_conv(in_planes, planes, 3, stride, 1));
   bn1 = register_module("bn1", detail::make_bn2d(planes));

@@ -55,6 +55,7 @@ class CifarResNet : public QuantModel {
   int blocks_per_stage() const { return (depth_ - 2) / 6; }
   // stages()[k] holds layer{k+1}'s blocks.
   const std::vector<std::vector<CifarBasicBlock>>& stages() const { return stages_; }
+  std::vector<std::vector<CifarBasicBlock>>& stages() { return stages_; }
 
   nn::QConv2d conv1{nullptr};  // 3 -> 16, 3x3, pad 1, no bias
   torch::nn::BatchNorm2d bn1{nullptr};

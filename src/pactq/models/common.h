@@ -12,8 +12,8 @@
 namespace pactq::models::detail {
 
 // A full-precision QConv2d (the policy sets its width later).
-inline nn::QConv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-                             bool bias = false) {
+inline nn::QConv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                             int64_t padding, bool bias = false) {
   nn::QConv2dOptions o;
   o.in_channels = in;
   o.out_channels = out;

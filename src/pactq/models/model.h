@@ -55,9 +55,9 @@ class QuantModel : public torch::nn::Module {
 using QuantModelPtr = std::shared_ptr<QuantModel>;
 
 struct ParameterCount {
-  int64_t weights = 0;     // parameters of convs, linears and BatchNorm affine (trainable, float)
-  int64_t alphas = 0;      // PACT clipping levels (one per activation layer)
-  int64_t buffers = 0;     // BatchNorm running statistics (num_batches_tracked excluded)
+  int64_t weights = 0;  // parameters of convs, linears and BatchNorm affine (trainable, float)
+  int64_t alphas = 0;   // PACT clipping levels (one per activation layer)
+  int64_t buffers = 0;  // BatchNorm running statistics (num_batches_tracked excluded)
   int64_t total() const { return weights + alphas; }
 };
 

@@ -30,7 +30,8 @@ LeNet5::LeNet5(int64_t num_classes, double alpha_init, int64_t input_size)
   require(num_classes > 0, "lenet5", "num_classes must be positive");
   // conv1 keeps the size (pad 2), pool halves, conv2 (5x5 valid) removes 4, pool halves.
   const int64_t s = window_out(window_out(input_size / 2, 5, 1, 0), 2, 2, 0);
-  require(input_size >= 12 && s >= 1, "lenet5", "input size " + std::to_string(input_size) + " is too small");
+  require(input_size >= 12 && s >= 1, "lenet5",
+          "input size " + std::to_string(input_size) + " is too small");
   conv1 = register_module("conv1", make_conv(1, 6, 5, 1, 2));
   bn1 = register_module("bn1", make_bn2d(6));
   act1 = register_module("act1", make_act(alpha_init));
@@ -65,17 +66,23 @@ Svhn7::Svhn7(int64_t num_classes, double alpha_init, int64_t input_size)
   // Spatial size before conv6: conv0 same, pool /2, conv1/2 same, pool /2,
   // conv3 valid (-2), conv4 same, conv5 valid (-2).
   const int64_t before6 = (input_size / 2) / 2 - 4;
-  require(before6 >= 1, "svhn7", "input size " + std::to_string(input_size) + " is too small (at least 20)");
+  require(before6 >= 1, "svhn7",
+          "input size " + std::to_string(input_size) + " is too small (at least 20)");
   conv6_kernel = before6;
   struct Spec {
     int64_t in, out, kernel, padding;
   };
-  const Spec specs[7] = {{3, 48, 5, 2},    {48, 64, 3, 1},   {64, 64, 3, 1},          {64, 128, 3, 0},
-                         {128, 128, 3, 1}, {128, 128, 3, 0}, {128, 512, conv6_kernel, 0}};
+  const Spec specs[7] = {{3, 48, 5, 2},
+                         {48, 64, 3, 1},
+                         {64, 64, 3, 1},
+                         {64, 128, 3, 0},
+                         {128, 128, 3, 1},
+                         {128, 128, 3, 0},
+                         {128, 512, conv6_kernel, 0}};
   for (int i = 0; i < 7; ++i) {
     const std::string k = std::to_string(i);
-    conv.push_back(register_module("conv" + k, make_conv(specs[i].in, specs[i].out, specs[i].kernel, 1,
-                                                         specs[i].padding)));
+    conv.push_back(register_module(
+        "conv" + k, make_conv(specs[i].in, specs[i].out, specs[i].kernel, 1, specs[i].padding)));
     bn.push_back(register_module("bn" + k, make_bn2d(specs[i].out)));
     act.push_back(register_module("act" + k, make_act(alpha_init)));
     if (i == 0) pool0 = register_module("pool0", make_maxpool(2, 2));

@@ -15,7 +15,8 @@ namespace pactq::models {
 
 // LeNet-5 for 1x28x28 grey images:
 //   conv1(1->6, 5x5, pad 2) bn1 act1 pool1(max 2) conv2(6->16, 5x5) bn2 act2 pool2(max 2)
-//   flatten(400) fc1(400->120, no bias) bn3 act3 fc2(120->84, no bias) bn4 act4 fc3(84->classes, bias)
+//   flatten(400) fc1(400->120, no bias) bn3 act3 fc2(120->84, no bias) bn4 act4 fc3(84->classes,
+//   bias)
 class LeNet5 : public QuantModel {
  public:
   LeNet5(int64_t num_classes, double alpha_init, int64_t input_size = 28);
@@ -47,8 +48,8 @@ class LeNet5 : public QuantModel {
 //   conv3(64->128, 3x3, pad 0) bn3 act3
 //   conv4(128->128, 3x3, pad 1) bn4 act4
 //   conv5(128->128, 3x3, pad 0) bn5 act5
-//   conv6(128->512, KxK, pad 0) bn6 act6      K = the remaining spatial size (4 at 32x32), output 1x1
-//   flatten(512) fc(512->classes, bias)
+//   conv6(128->512, KxK, pad 0) bn6 act6      K = the remaining spatial size (4 at 32x32), output
+//   1x1 flatten(512) fc(512->classes, bias)
 // All convs without bias. Differences to DoReFa: conv0 is padded (DoReFa feeds
 // 40x40 crops to an unpadded conv0) and has BN; act0 precedes pool0 (the same
 // values: max-pooling commutes with a monotone activation); no dropout.

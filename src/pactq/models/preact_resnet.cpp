@@ -24,9 +24,12 @@ void init_conv(nn::QConv2d& conv) {
 
 // ------------------------------------------------------------------ basic
 
-PreActBasicBlockImpl::PreActBasicBlockImpl(int64_t in_planes_, int64_t planes_, int64_t stride_, bool preact_,
-                                           double alpha_init)
-    : torch::nn::Module("PreActBasicBlock"), in_planes(in_planes_), planes(planes_), stride(stride_),
+PreActBasicBlockImpl::PreActBasicBlockImpl(int64_t in_planes_, int64_t planes_, int64_t stride_,
+                                           bool preact_, double alpha_init)
+    : torch::nn::Module("PreActBasicBlock"),
+      in_planes(in_planes_),
+      planes(planes_),
+      stride(stride_),
       preact(preact_) {
   if (preact) {
     bn1 = register_module("bn1", make_bn2d(in_planes));
@@ -53,9 +56,12 @@ at::Tensor PreActBasicBlockImpl::forward(const at::Tensor& x) {
 
 // ------------------------------------------------------------------ bottleneck
 
-PreActBottleneckImpl::PreActBottleneckImpl(int64_t in_planes_, int64_t planes_, int64_t stride_, bool preact_,
-                                           double alpha_init)
-    : torch::nn::Module("PreActBottleneck"), in_planes(in_planes_), planes(planes_), stride(stride_),
+PreActBottleneckImpl::PreActBottleneckImpl(int64_t in_planes_, int64_t planes_, int64_t stride_,
+                                           bool preact_, double alpha_init)
+    : torch::nn::Module("PreActBottleneck"),
+      in_planes(in_planes_),
+      planes(planes_),
+      stride(stride_),
       preact(preact_) {
   if (preact) {
     bn1 = register_module("bn1", make_bn2d(in_planes));
@@ -87,18 +93,29 @@ at::Tensor PreActBottleneckImpl::forward(const at::Tensor& x) {
 
 // ------------------------------------------------------------------ network
 
-PreActResNet::PreActResNet(const std::string& name, int depth, int64_t num_classes, double alpha_init,
-                           int64_t input_size)
+PreActResNet::PreActResNet(const std::string& name, int depth, int64_t num_classes,
+                           double alpha_init, int64_t input_size)
     : QuantModel(name, InputShape{3, input_size, input_size}, num_classes), depth_(depth) {
   std::vector<int> counts;
   switch (depth) {
-    case 18: counts = {2, 2, 2, 2}; break;
-    case 34: counts = {3, 4, 6, 3}; break;
-    case 50: counts = {3, 4, 6, 3}; break;
-    case 101: counts = {3, 4, 23, 3}; break;
-    case 152: counts = {3, 8, 36, 3}; break;
+    case 18:
+      counts = {2, 2, 2, 2};
+      break;
+    case 34:
+      counts = {3, 4, 6, 3};
+      break;
+    case 50:
+      counts = {3, 4, 6, 3};
+      break;
+    case 101:
+      counts = {3, 4, 23, 3};
+      break;
+    case 152:
+      counts = {3, 8, 36, 3};
+      break;
     default:
-      throw std::invalid_argument(name + ": depth must be 18, 34, 50, 101 or 152, got " + std::to_string(depth));
+      throw std::invalid_argument(name + ": depth must be 18, 34, 50, 101 or 152, got " +
+                                  std::to_string(depth));
   }
   if (num_classes <= 0) throw std::invalid_argument(name + ": num_classes must be positive");
   if (input_size < 32) throw std::invalid_argument(name + ": input size must be at least 32");
@@ -109,7 +126,8 @@ PreActResNet::PreActResNet(const std::string& name, int depth, int64_t num_class
   init_conv(conv1);
 
   torch::nn::ModuleList* lists[4] = {&layer1, &layer2, &layer3, &layer4};
-  const int64_t expansion = bottleneck() ? PreActBottleneckImpl::kExpansion : PreActBasicBlockImpl::kExpansion;
+  const int64_t expansion =
+      bottleneck() ? PreActBottleneckImpl::kExpansion : PreActBasicBlockImpl::kExpansion;
   int64_t in_planes = 64;
   for (int s = 0; s < 4; ++s) {
     const int64_t planes = int64_t{64} << s;

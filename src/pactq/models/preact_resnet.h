@@ -31,11 +31,12 @@ namespace pactq::models {
 class PreActBasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 1;
-  PreActBasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact, double alpha_init);
+  PreActBasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact,
+                       double alpha_init);
   at::Tensor forward(const at::Tensor& x);
 
   int64_t in_planes, planes, stride;
-  bool preact;                           // false: bn1/act1 are null (layer1.0)
+  bool preact;                          // false: bn1/act1 are null (layer1.0)
   torch::nn::BatchNorm2d bn1{nullptr};  // in_planes
   nn::PactReLU act1{nullptr};
   nn::QConv2d conv1{nullptr};
@@ -54,7 +55,8 @@ TORCH_MODULE(PreActBasicBlock);
 class PreActBottleneckImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 4;
-  PreActBottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact, double alpha_init);
+  PreActBottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact,
+                       double alpha_init);
   at::Tensor forward(const at::Tensor& x);
 
   int64_t in_planes, planes, stride;
@@ -83,7 +85,14 @@ class PreActResNet : public QuantModel {
   bool bottleneck() const { return depth_ >= 50; }
   // Blocks of layer1..layer4, in order; each is a PreActBasicBlockImpl or a
   // PreActBottleneckImpl (see bottleneck()).
-  const std::vector<std::vector<std::shared_ptr<torch::nn::Module>>>& stages() const { return stages_; }
+  const std::vector<std::vector<std::shared_ptr<torch::nn::Module>>>& stages() const {
+    return stages_;
+  }
+  // Typed views of the same blocks (the one that does not match the depth is empty).
+  const std::vector<std::vector<PreActBasicBlock>>& basic_stages() const { return basic_; }
+  const std::vector<std::vector<PreActBottleneck>>& bottleneck_stages() const {
+    return bottleneck_;
+  }
 
   nn::QConv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};

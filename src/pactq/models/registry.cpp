@@ -20,15 +20,21 @@ Entry cifar_resnet(const std::string& name, int depth) {
   return {{name,
            "CIFAR ResNet-" + std::to_string(depth) +
                " (He et al. 2016, option A shortcuts; akamaster/pytorch_resnet_cifar10 names)",
-           {3, 32, 32}, 10, "cifar10"},
+           {3, 32, 32},
+           10,
+           "cifar10"},
           [name, depth](int64_t c, double a, int64_t s) {
             return std::make_shared<CifarResNet>(name, depth, c, a, s);
           }};
 }
 
 Entry preact_resnet(const std::string& name, int depth) {
-  return {{name, "pre-activation ResNet-" + std::to_string(depth) + " for ImageNet (He et al. 2016, fb.resnet.torch)",
-           {3, 224, 224}, 1000, "imagefolder"},
+  return {{name,
+           "pre-activation ResNet-" + std::to_string(depth) +
+               " for ImageNet (He et al. 2016, fb.resnet.torch)",
+           {3, 224, 224},
+           1000,
+           "imagefolder"},
           [name, depth](int64_t c, double a, int64_t s) {
             return std::make_shared<PreActResNet>(name, depth, c, a, s);
           }};
@@ -36,16 +42,26 @@ Entry preact_resnet(const std::string& name, int depth) {
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> all = {
-      {{"lenet5", "LeNet-5 with BatchNorm (2 conv + 3 FC) for 28x28 grey images", {1, 28, 28}, 10,
+      {{"lenet5",
+        "LeNet-5 with BatchNorm (2 conv + 3 FC) for 28x28 grey images",
+        {1, 28, 28},
+        10,
         "fashion-mnist"},
        [](int64_t c, double a, int64_t s) { return std::make_shared<LeNet5>(c, a, s); }},
       cifar_resnet("resnet20", 20),
       cifar_resnet("resnet32", 32),
       cifar_resnet("resnet44", 44),
       cifar_resnet("resnet56", 56),
-      {{"svhn7", "DoReFa-Net SVHN network (7 conv + 1 FC) as used by PACT, 32x32 input", {3, 32, 32}, 10, "svhn"},
+      {{"svhn7",
+        "DoReFa-Net SVHN network (7 conv + 1 FC) as used by PACT, 32x32 input",
+        {3, 32, 32},
+        10,
+        "svhn"},
        [](int64_t c, double a, int64_t s) { return std::make_shared<Svhn7>(c, a, s); }},
-      {{"alexnet_bn", "AlexNet with BatchNorm instead of LRN (5 conv + 3 FC) for ImageNet", {3, 224, 224}, 1000,
+      {{"alexnet_bn",
+        "AlexNet with BatchNorm instead of LRN (5 conv + 3 FC) for ImageNet",
+        {3, 224, 224},
+        1000,
         "imagefolder"},
        [](int64_t c, double a, int64_t s) { return std::make_shared<AlexNetBN>(c, a, s); }},
       preact_resnet("preact_resnet18", 18),
@@ -75,7 +91,9 @@ std::vector<std::string> model_names() {
   return out;
 }
 
-ModelInfo model_info(const std::string& name) { return find(name).info; }
+ModelInfo model_info(const std::string& name) {
+  return find(name).info;
+}
 
 QuantModelPtr create_model(const std::string& name, const ModelOptions& options) {
   const Entry& e = find(name);
@@ -84,7 +102,8 @@ QuantModelPtr create_model(const std::string& name, const ModelOptions& options)
                                 std::to_string(options.num_classes));
   }
   if (!(options.alpha_init > 0.0)) {
-    throw std::invalid_argument(name + ": alpha init must be positive, got " + std::to_string(options.alpha_init));
+    throw std::invalid_argument(name + ": alpha init must be positive, got " +
+                                std::to_string(options.alpha_init));
   }
   if (options.input_size < 0) {
     throw std::invalid_argument(name + ": input size must be positive (0 = default), got " +

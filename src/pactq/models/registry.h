@@ -16,18 +16,18 @@
 namespace pactq::models {
 
 struct ModelOptions {
-  int num_classes = 0;      // 0: the model's default
-  double alpha_init = 10.0; // initial PACT clipping level of every activation
-  int input_size = 0;       // 0: the model's default (square inputs)
+  int num_classes = 0;       // 0: the model's default
+  double alpha_init = 10.0;  // initial PACT clipping level of every activation
+  int input_size = 0;        // 0: the model's default (square inputs)
 };
 
 struct ModelInfo {
   std::string name;
   std::string description;
-  InputShape input;             // default input shape (C, H, W)
-  int64_t num_classes = 0;      // default number of classes
-  std::string dataset;          // default data set (pactq::data names; "svhn" and "imagenet" have no loader yet
-                                // besides imagefolder)
+  InputShape input;         // default input shape (C, H, W)
+  int64_t num_classes = 0;  // default number of classes
+  std::string dataset;  // default data set (pactq::data names; "svhn" and "imagenet" have no loader
+                        // yet besides imagefolder)
 };
 
 // All registered names, in a stable order.
