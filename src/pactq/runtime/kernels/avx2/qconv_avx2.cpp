@@ -7,7 +7,7 @@
 // one int32 and broadcast; the packed weights of 8 output channels x 4 K
 // values form one 32-byte vector, so one multiply yields 8 channel partials
 // (VNNI style, no horizontal sums). Register block: MR = 4 output pixels
-// (consecutive along the row) x 8 output channels.
+// (consecutive along the row) x 16 output channels (two 8-channel blocks).
 //
 // Two modes, chosen at pack time from the worst case |w| = n_w, a = a_max:
 //  mode 1 (maddubs): weights 2q - n_w fit int8 (wbits <= 7) and a pair
@@ -129,26 +129,30 @@ inline void epilogue8(const Epilogue& e, __m256i acc, int oh, int ow, int c0, vo
   }
 }
 
-// Computes MR pixels (oh, ow0..ow0+MR-1) x 8 channels of block `ob` in group `grp`.
-template <int MR>
+// Computes MR pixels (oh, ow0..ow0+MR-1) x NB blocks of 8 channels (ob0..ob0+NB-1)
+// of group `grp`.
+template <int MR, int NB>
 inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
-                  int ob, int oh, int ow0) {
+                  int ob0, int oh, int ow0) {
   const ConvGeom& g = p.g;
   const int cq = p.cq;
   const int nb = (g.cout_g + 7) / 8;
   const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
-  const size_t blk = static_cast<size_t>(grp) * nb + ob;
   const uint8_t* zeros = p.zeros.data();
   const size_t goff = static_cast<size_t>(grp) * g.cin_g;
 
-  __m256i acc32[MR];
-  for (int i = 0; i < MR; ++i) acc32[i] = _mm256_setzero_si256();
+  __m256i acc32[MR][NB];
+  for (int i = 0; i < MR; ++i)
+    for (int b = 0; b < NB; ++b) acc32[i][b] = _mm256_setzero_si256();
 
   if (p.mode == 1) {
-    const int8_t* w = p.w8.data() + blk * steps * 32;
+    const int8_t* w[NB];
+    for (int b = 0; b < NB; ++b)
+      w[b] = p.w8.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 32;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc16[MR];
-    for (int i = 0; i < MR; ++i) acc16[i] = _mm256_setzero_si256();
+    __m256i acc16[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int b = 0; b < NB; ++b) acc16[i][b] = _mm256_setzero_si256();
     int cnt = 0;
     for (int r = 0; r < g.kh; ++r) {
       const int ih = oh * g.sh - g.ph + r;
@@ -162,17 +166,22 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
                       : zeros;
         }
         for (int q = 0; q < cq; ++q) {
-          const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-          w += 32;
+          __m256i wv[NB];
+          for (int b = 0; b < NB; ++b) {
+            wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
+            w[b] += 32;
+          }
           for (int i = 0; i < MR; ++i) {
             const __m256i a = _mm256_set1_epi32(load_quad(px[i] + 4 * q));
-            acc16[i] = _mm256_add_epi16(acc16[i], _mm256_maddubs_epi16(a, wv));
+            for (int b = 0; b < NB; ++b)
+              acc16[i][b] = _mm256_add_epi16(acc16[i][b], _mm256_maddubs_epi16(a, wv[b]));
           }
           if (++cnt == p.i16_steps) {
-            for (int i = 0; i < MR; ++i) {
-              acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones));
-              acc16[i] = _mm256_setzero_si256();
-            }
+            for (int i = 0; i < MR; ++i)
+              for (int b = 0; b < NB; ++b) {
+                acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(acc16[i][b], ones));
+                acc16[i][b] = _mm256_setzero_si256();
+              }
             cnt = 0;
           }
         }
@@ -180,10 +189,13 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
     }
     if (cnt) {
       for (int i = 0; i < MR; ++i)
-        acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones));
+        for (int b = 0; b < NB; ++b)
+          acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(acc16[i][b], ones));
     }
   } else {
-    const int16_t* w = p.w16.data() + blk * steps * 32;
+    const int16_t* w[NB];
+    for (int b = 0; b < NB; ++b)
+      w[b] = p.w16.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 32;
     for (int r = 0; r < g.kh; ++r) {
       const int ih = oh * g.sh - g.ph + r;
       const bool row_ok = ih >= 0 && ih < g.in_h;
@@ -196,35 +208,65 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
                       : zeros;
         }
         for (int q = 0; q < cq; ++q) {
-          const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-          const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16));
-          w += 32;
+          __m256i w0[NB], w1[NB];
+          for (int b = 0; b < NB; ++b) {
+            w0[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
+            w1[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b] + 16));
+            w[b] += 32;
+          }
           for (int i = 0; i < MR; ++i) {
             const uint32_t x = static_cast<uint32_t>(load_quad(px[i] + 4 * q));
-            const int32_t a01 = static_cast<int32_t>((x & 0xffu) | ((x & 0xff00u) << 8));
-            const int32_t a23 = static_cast<int32_t>(((x >> 16) & 0xffu) | ((x >> 8) & 0xff0000u));
-            acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(_mm256_set1_epi32(a01), w0));
-            acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(_mm256_set1_epi32(a23), w1));
+            const __m256i a01 =
+                _mm256_set1_epi32(static_cast<int32_t>((x & 0xffu) | ((x & 0xff00u) << 8)));
+            const __m256i a23 = _mm256_set1_epi32(
+                static_cast<int32_t>(((x >> 16) & 0xffu) | ((x >> 8) & 0xff0000u)));
+            for (int b = 0; b < NB; ++b) {
+              acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(a01, w0[b]));
+              acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(a23, w1[b]));
+            }
           }
         }
       }
     }
   }
 
-  const int j0 = ob * 8;
-  const int c0 = grp * g.cout_g + j0;
-  const int valid = g.cout_g - j0 < 8 ? g.cout_g - j0 : 8;
-  for (int i = 0; i < MR; ++i) {
-    const int ow = ow0 + i;
-    const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
-    if (valid == 8) {
-      epilogue8(e, acc32[i], oh, ow, c0, out, idx);
-    } else {
-      alignas(32) int32_t tmp[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc32[i]);
-      for (int k = 0; k < valid; ++k)
-        epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + k, out, idx + k);
+  for (int b = 0; b < NB; ++b) {
+    const int j0 = (ob0 + b) * 8;
+    const int c0 = grp * g.cout_g + j0;
+    const int valid = g.cout_g - j0 < 8 ? g.cout_g - j0 : 8;
+    for (int i = 0; i < MR; ++i) {
+      const int ow = ow0 + i;
+      const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
+      if (valid == 8) {
+        epilogue8(e, acc32[i][b], oh, ow, c0, out, idx);
+      } else {
+        alignas(32) int32_t tmp[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc32[i][b]);
+        for (int k = 0; k < valid; ++k)
+          epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + k, out, idx + k);
+      }
     }
+  }
+}
+
+template <int NB>
+inline void row(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
+                int ob, int oh) {
+  const int out_w = p.g.out_w;
+  int ow = 0;
+  for (; ow + kMR <= out_w; ow += kMR) block<kMR, NB>(p, in, e, out, grp, ob, oh, ow);
+  switch (out_w - ow) {
+    case 3:
+      block<3, NB>(p, in, e, out, grp, ob, oh, ow);
+      break;
+    case 2:
+      block<2, NB>(p, in, e, out, grp, ob, oh, ow);
+      break;
+    case 1:
+      block<1, NB>(p, in, e, out, grp, ob, oh, ow);
+      break;
+    default:
+      break;
   }
 }
 
@@ -233,24 +275,11 @@ void run_avx2(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* 
   const ConvGeom& g = p.g;
   const int nb = (g.cout_g + 7) / 8;
   for (int oh = oh0; oh < oh1; ++oh)
-    for (int grp = 0; grp < g.groups; ++grp)
-      for (int ob = 0; ob < nb; ++ob) {
-        int ow = 0;
-        for (; ow + kMR <= g.out_w; ow += kMR) block<kMR>(p, in, e, out, grp, ob, oh, ow);
-        switch (g.out_w - ow) {
-          case 3:
-            block<3>(p, in, e, out, grp, ob, oh, ow);
-            break;
-          case 2:
-            block<2>(p, in, e, out, grp, ob, oh, ow);
-            break;
-          case 1:
-            block<1>(p, in, e, out, grp, ob, oh, ow);
-            break;
-          default:
-            break;
-        }
-      }
+    for (int grp = 0; grp < g.groups; ++grp) {
+      int ob = 0;
+      for (; ob + 2 <= nb; ob += 2) row<2>(p, in, e, out, grp, ob, oh);
+      if (ob < nb) row<1>(p, in, e, out, grp, ob, oh);
+    }
 }
 
 }  // namespace
