@@ -309,6 +309,51 @@ TEST_F(QConvIsa, RandomShapes) {
   }
 }
 
+TEST(FConvIsa, AvxMatchesReferenceBitExactly) {
+  const k::FConvRowsFn avx = k::fconv_rows_avx2();
+  if (!avx) GTEST_SKIP() << "AVX2 not available";
+  std::mt19937 rng(9);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int it = 0; it < 100; ++it) {
+    k::ConvGeom g;
+    g.groups = pick(1, 2);
+    g.cin_g = pick(1, 9);
+    g.cout_g = pick(1, 37);
+    g.in_c = g.cin_g * g.groups;
+    g.out_c = g.cout_g * g.groups;
+    g.kh = g.kw = 2 * pick(0, 2) + 1;
+    g.ph = g.pw = pick(0, g.kh / 2);
+    g.sh = g.sw = pick(1, 2);
+    g.in_h = pick(g.kh, 9);
+    g.in_w = pick(g.kw, 9);
+    g.out_h = (g.in_h + 2 * g.ph - g.kh) / g.sh + 1;
+    g.out_w = (g.in_w + 2 * g.pw - g.kw) / g.sw + 1;
+    const auto w =
+        test::random_floats(rng, static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw, -1.f, 1.f);
+    k::PackedFConv p;
+    k::fconv_pack(g, w.data(), &p);
+    const bool codes_in = it % 2;
+    const size_t n_in = static_cast<size_t>(g.in_h) * g.in_w * g.in_c;
+    const auto xf = test::random_floats(rng, n_in, -2.f, 2.f);
+    const auto xc = test::random_codes(rng, n_in, 4);
+    const auto scale = test::random_floats(rng, g.out_c, 0.5f, 2.f);
+    const auto bias = test::random_floats(rng, g.out_c, -1.f, 1.f);
+    k::Epilogue e;
+    e.scale = scale.data();
+    e.bias = bias.data();
+    e.out_codes = it % 3 == 0;
+    e.n_out = 15;
+    e.inv = 15.f / 3.f;
+    e.act = FloatAct::kRelu;
+    const size_t n_out = static_cast<size_t>(g.out_h) * g.out_w * g.out_c * 4;
+    std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
+    const void* x = codes_in ? static_cast<const void*>(xc.data()) : xf.data();
+    k::fconv_rows_ref(p, x, codes_in, 0.2f, e, a.data(), 0, g.out_h);
+    avx(p, x, codes_in, 0.2f, e, b.data(), 0, g.out_h);
+    ASSERT_EQ(a, b) << "iteration " << it;
+  }
+}
+
 TEST(QConvDispatch, EnvironmentCanForceReference) {
   // The runtime's choice is made once; it must be one of the known variants.
   const std::string name = k::qconv_kernel().name;

@@ -811,6 +811,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
           e0.res_pad = nd.res_pad;
         }
         const int rows = g.out_h;
+        const k::FConvRowsFn fconv = k::fconv_rows_kernel();
         pool->parallel_for(batch * rows, [&](int item) {
           const int b = item / rows, oh = item % rows;
           k::Epilogue e = e0;
@@ -820,7 +821,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
           if (nd.integer_path) {
             qk->run_rows(nd.qconv, static_cast<const uint8_t*>(x), e, y, oh, oh + 1);
           } else {
-            k::fconv_rows(nd.fconv, x, src.out.codes, src.out.scale, e, y, oh, oh + 1);
+            fconv(nd.fconv, x, src.out.codes, src.out.scale, e, y, oh, oh + 1);
           }
         });
         break;

@@ -8,7 +8,16 @@ namespace pactq::rt::kernels {
 
 #if defined(PACTQ_HAVE_AVX2)
 const QConvKernel& qconv_avx2_kernel_impl();  // kernels/avx2/qconv_avx2.cpp
+void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
+                          const Epilogue& e, void* out, int oh_begin, int oh_end);
 #endif
+
+namespace {
+bool force_ref() {
+  const char* isa = std::getenv("PACTQ_ISA");
+  return isa && std::strcmp(isa, "ref") == 0;
+}
+}  // namespace
 
 const QConvKernel* qconv_avx2_kernel() {
 #if defined(PACTQ_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
@@ -20,12 +29,27 @@ const QConvKernel* qconv_avx2_kernel() {
 
 const QConvKernel& qconv_kernel() {
   static const QConvKernel* chosen = [] {
-    const char* isa = std::getenv("PACTQ_ISA");
-    if (isa && std::strcmp(isa, "ref") == 0) return &qconv_ref_kernel();
+    if (force_ref()) return &qconv_ref_kernel();
     const QConvKernel* k = qconv_avx2_kernel();
     return k ? k : &qconv_ref_kernel();
   }();
   return *chosen;
+}
+
+FConvRowsFn fconv_rows_avx2() {
+#if defined(PACTQ_HAVE_AVX2)
+  if (qconv_avx2_kernel()) return &fconv_rows_avx2_impl;
+#endif
+  return nullptr;
+}
+
+FConvRowsFn fconv_rows_kernel() {
+  static const FConvRowsFn chosen = [] {
+    if (force_ref()) return &fconv_rows_ref;
+    const FConvRowsFn f = fconv_rows_avx2();
+    return f ? f : &fconv_rows_ref;
+  }();
+  return chosen;
 }
 
 }  // namespace pactq::rt::kernels

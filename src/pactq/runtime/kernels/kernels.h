@@ -41,9 +41,13 @@ struct Epilogue {
   float alpha = 0.f;  // float clip
 };
 
+// Helpers below are `static inline` on purpose: they are compiled into TUs
+// with different ISA flags (ref/ and avx2/), and internal linkage keeps the
+// linker from merging an AVX2-compiled copy into the reference path.
+
 // THE requant rule (docs/format.md): t = y * inv, clamp to [0, n] (NaN -> 0),
 // round half to even.
-inline uint8_t requantize(float y, float inv, int n) {
+static inline uint8_t requantize(float y, float inv, int n) {
   float t = y * inv;
   t = t > 0.f ? t : 0.f;
   const float nf = static_cast<float>(n);
@@ -51,14 +55,14 @@ inline uint8_t requantize(float y, float inv, int n) {
   return static_cast<uint8_t>(std::nearbyint(t));
 }
 
-inline float float_activation(float y, FloatAct act, float alpha) {
+static inline float float_activation(float y, FloatAct act, float alpha) {
   if (act == FloatAct::kNone) return y;
   y = y > 0.f ? y : 0.f;
   if (act == FloatAct::kClip) y = y < alpha ? y : alpha;
   return y;
 }
 
-inline float residual_value(const Epilogue& e, int oh, int ow, int c) {
+static inline float residual_value(const Epilogue& e, int oh, int ow, int c) {
   const int rc = c - e.res_pad;
   if (rc < 0 || rc >= e.res_c) return 0.f;
   const size_t idx =
@@ -72,8 +76,8 @@ inline float residual_value(const Epilogue& e, int oh, int ow, int c) {
 // Scalar epilogue for one output value; `out` is the output image, `idx` the
 // NHWC element index. acc is the int32 accumulator converted to float (or the
 // float dot product on the float path).
-inline void epilogue_store(const Epilogue& e, float acc, int oh, int ow, int c, void* out,
-                           size_t idx) {
+static inline void epilogue_store(const Epilogue& e, float acc, int oh, int ow, int c, void* out,
+                                  size_t idx) {
   float y = e.scale[c] * acc;
   y = y + e.bias[c];
   if (e.res) y = y + residual_value(e, oh, ow, c);
@@ -124,8 +128,14 @@ struct PackedFConv {
 };
 // w: logical [out_c][cin_g][kh][kw] real weights.
 void fconv_pack(const ConvGeom& g, const float* w, PackedFConv* out);
-void fconv_rows(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
-                const Epilogue& e, void* out, int oh_begin, int oh_end);
+using FConvRowsFn = void (*)(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
+                             const Epilogue& e, void* out, int oh_begin, int oh_end);
+void fconv_rows_ref(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
+                    const Epilogue& e, void* out, int oh_begin, int oh_end);
+// nullptr when AVX2 is unavailable.
+FConvRowsFn fconv_rows_avx2();
+// The variant in use (same selection rule as qconv_kernel()).
+FConvRowsFn fconv_rows_kernel();
 
 // ------------------------------------------------------------ other ops (one image)
 struct TensorRef {
@@ -141,14 +151,14 @@ struct OutputRef {
   FloatAct act = FloatAct::kNone;
   float alpha = 0.f;
 };
-inline void store_value(const OutputRef& o, size_t idx, float y) {
+static inline void store_value(const OutputRef& o, size_t idx, float y) {
   if (o.codes) {
     static_cast<uint8_t*>(o.data)[idx] = requantize(y, o.inv, o.n_out);
   } else {
     static_cast<float*>(o.data)[idx] = float_activation(y, o.act, o.alpha);
   }
 }
-inline float load_value(const TensorRef& t, size_t idx) {
+static inline float load_value(const TensorRef& t, size_t idx) {
   if (t.codes) return static_cast<float>(static_cast<const uint8_t*>(t.data)[idx]) * t.scale;
   return static_cast<const float*>(t.data)[idx];
 }
