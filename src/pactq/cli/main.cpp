@@ -1,11 +1,25 @@
-// The `pactq` command.
+// The `pactq` command: train, evaluate, export and run PACT-quantized networks.
 #include <CLI/CLI.hpp>
 
-#include <iostream>
+#include <cstdio>
+#include <exception>
+
+#include "pactq/cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"pactq: PACT quantization-aware training and integer deployment"};
+  CLI::App app{"pactq: PACT quantization-aware training (LibTorch) and integer deployment"};
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
+  pactq::cli::add_quickstart_command(app);
+  pactq::cli::add_train_command(app);
+  pactq::cli::add_eval_command(app);
+  pactq::cli::add_models_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pactq: error: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

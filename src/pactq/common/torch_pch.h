@@ -3,13 +3,13 @@
 // narrow headers they need; this file only makes them cheap.
 #pragma once
 #include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/autograd.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/autograd.h>
 #include <torch/optim.h>
 #include <torch/serialize.h>
-#include <fmt/format.h>
 #include <string>
 #include <vector>

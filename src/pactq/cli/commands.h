@@ -1,0 +1,14 @@
+// Each subcommand of `pactq` registers itself on the app; main() runs the
+// chosen one. A subcommand's callback throws on error; main prints the message
+// and exits non-zero.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace pactq::cli {
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_models_command(CLI::App& app);
+void add_quickstart_command(CLI::App& app);
+
+}  // namespace pactq::cli

@@ -1,0 +1,74 @@
+// `pactq eval`: accuracy of a checkpoint, or of float weights (--init-from).
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "pactq/cli/commands.h"
+#include "pactq/cli/train_options.h"
+#include "pactq/train/checkpoint.h"
+#include "pactq/train/data_setup.h"
+#include "pactq/train/evaluate.h"
+#include "pactq/train/model_setup.h"
+
+namespace pactq::cli {
+
+void add_eval_command(CLI::App& app) {
+  struct Args {
+    std::string checkpoint;
+    train::TrainConfig config;
+  };
+  auto args = std::make_shared<Args>();
+  // Evaluating float weights is the common case without a checkpoint.
+  args->config.wbits = "fp";
+  args->config.abits = "fp";
+  args->config.act_quant = "relu";
+  args->config.batch_size = 256;
+  CLI::App* cmd =
+      app.add_subcommand("eval", "evaluate a checkpoint (or float weights with --init-from)");
+  cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train");
+  add_model_options(*cmd, args->config);
+  cmd->callback([args, cmd] {
+    train::TrainConfig config = args->config;
+    models::QuantModelPtr model;
+    if (!args->checkpoint.empty()) {
+      const train::LoadedCheckpoint header = train::read_checkpoint_header(args->checkpoint);
+      train::TrainConfig stored = header.config;
+      // Data location and execution may change; the network may not.
+      if (cmd->count("--dataset")) stored.dataset = config.dataset;
+      if (cmd->count("--data-dir")) stored.data_dir = config.data_dir;
+      stored.limit_test = config.limit_test;
+      stored.workers = config.workers;
+      stored.threads = config.threads;
+      stored.batch_size = config.batch_size;
+      stored.init_from.clear();
+      config = stored;
+      model = train::build_model(config, config.num_classes);
+      train::load_checkpoint(args->checkpoint, *model, nullptr);
+    } else {
+      if (config.init_from.empty()) {
+        throw std::invalid_argument(
+            "eval: give a CHECKPOINT, or --model and --init-from FILE.safetensors");
+      }
+      config.validate();
+    }
+    if (config.threads > 0) at::set_num_threads(config.threads);
+    auto loader = train::make_test_loader(config);
+    if (!model) {
+      const int64_t classes =
+          config.num_classes > 0 ? config.num_classes : loader->dataset().info().num_classes;
+      model = train::build_model(config, classes);
+      const train::InitReport report = train::load_float_weights(*model, config.init_from);
+      if (!config.quiet)
+        fmt::print(stderr, "init from {}: {}\n", config.init_from, report.summary());
+    }
+    const train::EvalResult r = train::evaluate(
+        *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
+    fmt::print(
+        "{} on {} test ({} images, {}): top-1 {:.2f}% ({}/{})  top-5 {:.2f}%  loss {:.4f}  "
+        "[{:.1f}s]\n",
+        config.model, config.dataset, r.count, config.precision_policy().summary(), r.top1,
+        r.correct, r.count, r.top5, r.loss, r.seconds);
+  });
+}
+
+}  // namespace pactq::cli

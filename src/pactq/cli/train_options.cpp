@@ -1,0 +1,62 @@
+#include "pactq/cli/train_options.h"
+
+namespace pactq::cli {
+
+void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
+  cmd.add_option("--model", c.model, "model from `pactq models`")->capture_default_str();
+  cmd.add_option("--dataset", c.dataset, "cifar10 | cifar100 | mnist | fashion-mnist | imagefolder")
+      ->capture_default_str();
+  cmd.add_option("--data-dir", c.data_dir,
+                 "dataset directory (fashion-mnist defaults to the Debian package's)");
+  cmd.add_option("--num-classes", c.num_classes, "classes (0: the dataset's)");
+  cmd.add_option("--wbits", c.wbits, "weight bits: 1..8 or fp")->capture_default_str();
+  cmd.add_option("--abits", c.abits, "activation bits: 1..8 or fp")->capture_default_str();
+  cmd.add_option("--first-last", c.first_last, "first and last weight layers: fp | 8 | same")
+      ->capture_default_str();
+  cmd.add_option("--weight-quant", c.weight_quant, "dorefa | sawb")->capture_default_str();
+  cmd.add_option("--act-quant", c.act_quant, "pact | clip (fixed alpha, DoReFa) | relu (fp only)")
+      ->capture_default_str();
+  cmd.add_option("--override", c.overrides,
+                 "per-layer bits by glob, e.g. 'layer3.*=2', 'linear=w8'");
+  cmd.add_option("--alpha-init", c.alpha_init, "initial PACT clipping level")
+      ->capture_default_str();
+  cmd.add_option("--init-from", c.init_from,
+                 "float weights (.safetensors) loaded by parameter name");
+  cmd.add_option("--mean", c.mean,
+                 "normalisation mean per channel (default: dataset's or --init-from's)")
+      ->delimiter(',');
+  cmd.add_option("--std", c.std, "normalisation std per channel")->delimiter(',');
+  cmd.add_option("--batch-size", c.batch_size, "batch size")->capture_default_str();
+  cmd.add_option("--workers", c.workers, "data loader threads")->capture_default_str();
+  cmd.add_option("--threads", c.threads, "compute threads (0: all cores)")->capture_default_str();
+  cmd.add_option("--limit-test", c.limit_test, "evaluate on the first N test images only");
+  cmd.add_flag("--skip-bad-images", c.skip_bad_images,
+               "image folders: skip undecodable files with a warning instead of failing");
+  cmd.add_flag("--quiet,-q", c.quiet, "no progress bar, only summaries");
+}
+
+void add_optimisation_options(CLI::App& cmd, train::TrainConfig& c) {
+  cmd.add_option("--alpha-decay", c.alpha_decay, "weight decay of the alphas (L2 on alpha)")
+      ->capture_default_str();
+  cmd.add_option("--epochs", c.epochs, "epochs")->capture_default_str();
+  cmd.add_option("--optimizer", c.optimizer, "sgd | adam")->capture_default_str();
+  cmd.add_option("--lr", c.lr, "base learning rate")->capture_default_str();
+  cmd.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
+  cmd.add_option("--weight-decay", c.weight_decay, "weight decay")->capture_default_str();
+  cmd.add_option("--schedule", c.schedule, "multistep:E1,E2[@F] | step:E[@F] | cosine | constant")
+      ->capture_default_str();
+  cmd.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs")
+      ->capture_default_str();
+  cmd.add_option("--out", c.out, "output directory (metrics, config, checkpoints)")
+      ->capture_default_str();
+  cmd.add_flag("--resume", c.resume, "continue from OUT/last.pt if it exists");
+  cmd.add_option("--seed", c.seed, "random seed")->capture_default_str();
+  cmd.add_option("--max-steps", c.max_steps,
+                 "stop after N optimiser steps (0: write the initial model's checkpoint)");
+  cmd.add_option("--checkpoint-every", c.checkpoint_every,
+                 "also checkpoint every N steps within an epoch");
+  cmd.add_option("--limit-train", c.limit_train, "train on the first N images only");
+  cmd.add_flag("!--no-augment", c.augment, "disable training augmentation");
+}
+
+}  // namespace pactq::cli

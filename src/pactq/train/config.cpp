@@ -1,0 +1,121 @@
+#include "pactq/train/config.h"
+
+#include <stdexcept>
+
+#include "pactq/quant/bits.h"
+
+namespace pactq::train {
+
+nn::PrecisionPolicy TrainConfig::precision_policy() const {
+  nn::PrecisionPolicy p;
+  p.wbits = quant::parse_bits(wbits, "--wbits");
+  p.abits = quant::parse_bits(abits, "--abits");
+  p.first_last = nn::parse_first_last(first_last);
+  p.wquant = quant::parse_weight_quant(weight_quant);
+  p.aquant = nn::parse_activation_kind(act_quant);
+  for (const auto& o : overrides) p.overrides.push_back(nn::PrecisionOverride::parse(o));
+  p.validate();
+  return p;
+}
+
+void TrainConfig::validate() const {
+  auto fail = [](const std::string& option, const std::string& why) {
+    throw std::invalid_argument(option + ": " + why);
+  };
+  precision_policy();
+  if (epochs < 1) fail("--epochs", "must be at least 1");
+  if (batch_size < 1) fail("--batch-size", "must be at least 1");
+  if (optimizer != "sgd" && optimizer != "adam")
+    fail("--optimizer", "'" + optimizer + "' (expected sgd or adam)");
+  if (!(lr > 0)) fail("--lr", "must be positive");
+  if (momentum < 0 || momentum >= 1) fail("--momentum", "must be in [0, 1)");
+  if (weight_decay < 0) fail("--weight-decay", "must be >= 0");
+  if (alpha_decay < 0) fail("--alpha-decay", "must be >= 0");
+  if (!(alpha_init > 0)) fail("--alpha-init", "must be positive");
+  if (warmup_epochs < 0) fail("--warmup-epochs", "must be >= 0");
+  if (workers < 0) fail("--workers", "must be >= 0");
+  if (threads < 0) fail("--threads", "must be >= 0");
+  if (mean.size() != std.size()) fail("--mean/--std", "need the same number of channels");
+  if (out.empty()) fail("--out", "must name a directory");
+}
+
+nlohmann::json TrainConfig::to_json() const {
+  return {{"model", model},
+          {"dataset", dataset},
+          {"data_dir", data_dir},
+          {"num_classes", num_classes},
+          {"wbits", wbits},
+          {"abits", abits},
+          {"first_last", first_last},
+          {"weight_quant", weight_quant},
+          {"act_quant", act_quant},
+          {"overrides", overrides},
+          {"alpha_init", alpha_init},
+          {"alpha_decay", alpha_decay},
+          {"epochs", epochs},
+          {"batch_size", batch_size},
+          {"optimizer", optimizer},
+          {"lr", lr},
+          {"momentum", momentum},
+          {"weight_decay", weight_decay},
+          {"schedule", schedule},
+          {"warmup_epochs", warmup_epochs},
+          {"init_from", init_from},
+          {"mean", mean},
+          {"std", std},
+          {"workers", workers},
+          {"limit_train", limit_train},
+          {"limit_test", limit_test},
+          {"skip_bad_images", skip_bad_images},
+          {"augment", augment},
+          {"out", out},
+          {"seed", seed},
+          {"threads", threads},
+          {"max_steps", max_steps},
+          {"checkpoint_every", checkpoint_every},
+          {"quiet", quiet}};
+}
+
+TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
+  TrainConfig c;
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) j.at(key).get_to(field);
+  };
+  get("model", c.model);
+  get("dataset", c.dataset);
+  get("data_dir", c.data_dir);
+  get("num_classes", c.num_classes);
+  get("wbits", c.wbits);
+  get("abits", c.abits);
+  get("first_last", c.first_last);
+  get("weight_quant", c.weight_quant);
+  get("act_quant", c.act_quant);
+  get("overrides", c.overrides);
+  get("alpha_init", c.alpha_init);
+  get("alpha_decay", c.alpha_decay);
+  get("epochs", c.epochs);
+  get("batch_size", c.batch_size);
+  get("optimizer", c.optimizer);
+  get("lr", c.lr);
+  get("momentum", c.momentum);
+  get("weight_decay", c.weight_decay);
+  get("schedule", c.schedule);
+  get("warmup_epochs", c.warmup_epochs);
+  get("init_from", c.init_from);
+  get("mean", c.mean);
+  get("std", c.std);
+  get("workers", c.workers);
+  get("limit_train", c.limit_train);
+  get("limit_test", c.limit_test);
+  get("skip_bad_images", c.skip_bad_images);
+  get("augment", c.augment);
+  get("out", c.out);
+  get("seed", c.seed);
+  get("threads", c.threads);
+  get("max_steps", c.max_steps);
+  get("checkpoint_every", c.checkpoint_every);
+  get("quiet", c.quiet);
+  return c;
+}
+
+}  // namespace pactq::train

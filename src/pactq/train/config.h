@@ -1,0 +1,63 @@
+// TrainConfig: everything a training run depends on. Written to OUT/config.json
+// as resolved and stored in every checkpoint, so eval/export/resume rebuild the
+// same model without the original command line.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pactq/nn/precision_policy.h"
+
+namespace pactq::train {
+
+struct TrainConfig {
+  // what
+  std::string model = "resnet20";
+  std::string dataset = "cifar10";
+  std::string data_dir;
+  int num_classes = 0;  // 0: the dataset's
+  // precision
+  std::string wbits = "4";
+  std::string abits = "4";
+  std::string first_last = "fp";
+  std::string weight_quant = "dorefa";
+  std::string act_quant = "pact";
+  std::vector<std::string> overrides;  // PATTERN=BITS ...
+  double alpha_init = 10.0;
+  double alpha_decay = 2e-4;
+  // optimisation
+  int epochs = 200;
+  int batch_size = 128;
+  std::string optimizer = "sgd";
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 2e-4;
+  std::string schedule = "multistep:60,120";
+  double warmup_epochs = 0;
+  std::string init_from;
+  // data
+  std::vector<float> mean;  // empty: the dataset's (or the --init-from file's)
+  std::vector<float> std;
+  int workers = 2;
+  int64_t limit_train = 0;  // > 0: first N training samples only
+  int64_t limit_test = 0;
+  bool skip_bad_images = false;
+  bool augment = true;
+  // run
+  std::string out = "runs/run";
+  bool resume = false;
+  uint64_t seed = 1;
+  int threads = 0;               // 0: all cores
+  int64_t max_steps = -1;        // >= 0: stop after this many optimiser steps
+  int64_t checkpoint_every = 0;  // > 0: also checkpoint every N steps within an epoch
+  bool quiet = false;
+
+  nn::PrecisionPolicy precision_policy() const;
+  void validate() const;  // throws std::invalid_argument naming the option
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);
+};
+
+}  // namespace pactq::train

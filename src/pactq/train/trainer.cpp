@@ -1,0 +1,276 @@
+#include "pactq/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "pactq/common/atomic_file.h"
+#include "pactq/nn/alpha.h"
+#include "pactq/train/checkpoint.h"
+#include "pactq/train/data_setup.h"
+#include "pactq/train/evaluate.h"
+#include "pactq/train/metrics_log.h"
+#include "pactq/train/model_setup.h"
+#include "pactq/train/progress.h"
+#include "pactq/train/schedule.h"
+
+namespace pactq::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
+                                                        models::QuantModel& model) {
+  std::vector<at::Tensor> alphas;
+  for (const auto& item : nn::learned_alphas(model)) alphas.push_back(item.second);
+  std::vector<at::Tensor> others;
+  for (const auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    bool is_alpha = false;
+    for (const auto& a : alphas) is_alpha = is_alpha || a.is_same(p);
+    if (!is_alpha) others.push_back(p);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (c.optimizer == "adam") {
+    auto opts = [&](double decay) {
+      return std::make_unique<torch::optim::AdamOptions>(
+          torch::optim::AdamOptions(c.lr).eps(1e-5).weight_decay(decay));
+    };
+    groups.emplace_back(others, opts(c.weight_decay));
+    if (!alphas.empty()) groups.emplace_back(alphas, opts(c.alpha_decay));
+    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(c.lr).eps(1e-5));
+  }
+  auto opts = [&](double decay) {
+    return std::make_unique<torch::optim::SGDOptions>(
+        torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(decay));
+  };
+  groups.emplace_back(others, opts(c.weight_decay));
+  if (!alphas.empty()) groups.emplace_back(alphas, opts(c.alpha_decay));
+  return std::make_unique<torch::optim::SGD>(groups,
+                                             torch::optim::SGDOptions(c.lr).momentum(c.momentum));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+// Resuming keeps the stored recipe; only how the run is executed may change.
+TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& now) {
+  TrainConfig c = stored;
+  c.out = now.out;
+  c.quiet = now.quiet;
+  c.threads = now.threads;
+  c.workers = now.workers;
+  c.max_steps = now.max_steps;
+  c.checkpoint_every = now.checkpoint_every;
+  c.data_dir = now.data_dir.empty() ? stored.data_dir : now.data_dir;
+  c.resume = true;
+  return c;
+}
+
+nlohmann::ordered_json alpha_row(models::QuantModel& model) {
+  nlohmann::ordered_json row;
+  for (const auto& [name, alpha] : nn::learned_alphas(model)) {
+    row["alpha:" + name] = alpha.item<double>();
+  }
+  return row;
+}
+
+}  // namespace
+
+TrainSummary run_training(TrainConfig config) {
+  const auto run_start = Clock::now();
+  config.validate();
+  std::filesystem::create_directories(config.out);
+  const std::string last_path = config.out + "/last.pt";
+  const std::string best_path = config.out + "/best.pt";
+  const bool resuming = config.resume && std::filesystem::exists(last_path);
+  TrainState state;
+  if (resuming) {
+    const LoadedCheckpoint header = read_checkpoint_header(last_path);
+    config = merge_for_resume(header.config, config);
+    state = header.state;
+  } else if (config.resume && !config.quiet) {
+    std::fprintf(stderr, "resume: no checkpoint at %s yet, starting a new run\n",
+                 last_path.c_str());
+  }
+  if (config.threads > 0) at::set_num_threads(config.threads);
+  torch::manual_seed(config.seed);
+
+  auto train_loader = make_train_loader(config);
+  auto test_loader = make_test_loader(config);
+  const data::DatasetInfo info = train_loader->dataset().info();
+  const int64_t classes = config.num_classes > 0 ? config.num_classes : info.num_classes;
+  config.num_classes = static_cast<int>(classes);
+
+  models::QuantModelPtr model = build_model(config, classes);
+  auto optimizer = make_optimizer(config, *model);
+  if (resuming) {
+    load_checkpoint(last_path, *model, optimizer.get());
+    if (!config.quiet) {
+      std::fprintf(stderr, "resumed from %s at epoch %lld, step %lld\n", last_path.c_str(),
+                   static_cast<long long>(state.epoch + 1),
+                   static_cast<long long>(state.global_step));
+    }
+  } else if (!config.init_from.empty()) {
+    const InitReport report = load_float_weights(*model, config.init_from);
+    if (!config.quiet)
+      std::fprintf(stderr, "init from %s: %s\n", config.init_from.c_str(),
+                   report.summary().c_str());
+  }
+  const std::string config_text = config.to_json().dump(2) + "\n";
+  write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
+  if (!config.quiet) {
+    std::fprintf(
+        stderr, "training %s on %s (%lld train / %lld test images), %s, %d threads -> %s\n",
+        config.model.c_str(), info.name.c_str(),
+        static_cast<long long>(train_loader->num_samples()),
+        static_cast<long long>(test_loader->num_samples()),
+        config.precision_policy().summary().c_str(), at::get_num_threads(), config.out.c_str());
+  }
+
+  TrainSummary summary;
+  summary.out_dir = config.out;
+  if (config.max_steps == 0) {  // just the initial model
+    save_checkpoint(last_path, config, *model, optimizer.get(), state);
+    return summary;
+  }
+
+  const int64_t batches = train_loader->num_batches();
+  if (batches == 0) {
+    throw std::invalid_argument("--batch-size " + std::to_string(config.batch_size) +
+                                " is larger than the training set (" +
+                                std::to_string(train_loader->num_samples()) + " images)");
+  }
+  const LrSchedule schedule(config.schedule, config.lr, config.epochs, config.warmup_epochs);
+  MetricsLog metrics(config.out);
+  auto forward = [&](const at::Tensor& x) { return model->forward(x); };
+  model->train();
+
+  for (; state.epoch < config.epochs; ++state.epoch, state.batch_in_epoch = 0) {
+    const auto epoch_start = Clock::now();
+    if (state.batch_in_epoch == 0) {
+      state.epoch_loss_sum = 0;
+      state.epoch_correct = 0;
+      state.epoch_seen = 0;
+    }
+    train_loader->start_epoch(state.epoch, state.batch_in_epoch);
+    train_loader->reset_wait_seconds();
+    ProgressBar bar(fmt::format("epoch {}/{}", state.epoch + 1, config.epochs), batches,
+                    !config.quiet);
+    int64_t images_this_run = 0;
+    double lr = 0;
+    bool stopped = false;
+    while (auto batch = train_loader->next()) {
+      lr = schedule.at(state.epoch + static_cast<double>(state.batch_in_epoch) / batches);
+      set_lr(*optimizer, lr);
+      optimizer->zero_grad();
+      const at::Tensor logits = model->forward(batch->images);
+      const at::Tensor loss = at::cross_entropy_loss(logits, batch->labels);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw std::runtime_error(
+            fmt::format("training diverged: loss is {} at epoch {}, step {}; the last good "
+                        "checkpoint is kept at {} "
+                        "(try a lower --lr or --alpha-init)",
+                        loss_value, state.epoch + 1, state.global_step + 1, last_path));
+      }
+      loss.backward();
+      optimizer->step();
+      nn::guard_alphas(*model);
+      const int64_t n = batch->labels.size(0);
+      state.epoch_loss_sum += loss_value * n;
+      state.epoch_correct += logits.argmax(1).eq(batch->labels).sum().item<int64_t>();
+      state.epoch_seen += n;
+      images_this_run += n;
+      ++state.global_step;
+      ++state.batch_in_epoch;
+      const double elapsed = seconds_since(epoch_start);
+      bar.update(state.batch_in_epoch, fmt::format("loss {:.3f} acc {:.1f}% {:.0f} img/s",
+                                                   state.epoch_loss_sum / state.epoch_seen,
+                                                   100.0 * state.epoch_correct / state.epoch_seen,
+                                                   images_this_run / elapsed));
+      const bool at_limit = config.max_steps > 0 && state.global_step >= config.max_steps;
+      if (at_limit ||
+          (config.checkpoint_every > 0 && state.global_step % config.checkpoint_every == 0 &&
+           state.batch_in_epoch < batches)) {
+        save_checkpoint(last_path, config, *model, optimizer.get(), state);
+      }
+      if (at_limit) {
+        stopped = state.batch_in_epoch < batches;
+        break;
+      }
+    }
+    bar.finish();
+    const double train_seconds = seconds_since(epoch_start);
+    summary.images_per_second = images_this_run / std::max(train_seconds, 1e-9);
+    summary.data_wait_share = train_loader->wait_seconds() / std::max(train_seconds, 1e-9);
+    summary.steps = state.global_step;
+    if (stopped) break;  // mid-epoch stop: checkpoint written, no evaluation
+
+    const EvalResult test = evaluate(*model, forward, *test_loader, 0);
+    const bool best = test.top1 > state.best_top1;
+    if (best) state.best_top1 = test.top1;
+    nlohmann::ordered_json row;
+    row["epoch"] = state.epoch + 1;
+    row["step"] = state.global_step;
+    row["train_loss"] = state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_seen);
+    row["train_top1"] = 100.0 * state.epoch_correct / std::max<int64_t>(1, state.epoch_seen);
+    row["test_loss"] = test.loss;
+    row["test_top1"] = test.top1;
+    row["test_top5"] = test.top5;
+    row["lr"] = lr;
+    row["seconds"] = train_seconds + test.seconds;
+    row["train_images_per_s"] = summary.images_per_second;
+    row["data_wait_share"] = summary.data_wait_share;
+    const nlohmann::ordered_json alphas = alpha_row(*model);
+    for (const auto& item : alphas.items()) row[item.key()] = item.value();
+    metrics.append(row);
+
+    TrainState next = state;
+    ++next.epoch;
+    next.batch_in_epoch = 0;
+    next.epoch_loss_sum = 0;
+    next.epoch_correct = 0;
+    next.epoch_seen = 0;
+    save_checkpoint(last_path, config, *model, optimizer.get(), next);
+    if (best) {
+      replace_file_atomically(best_path, [&](const std::string& temp) {
+        std::filesystem::copy_file(last_path, temp,
+                                   std::filesystem::copy_options::overwrite_existing);
+      });
+    }
+    if (!config.quiet) {
+      std::fprintf(
+          stderr,
+          "epoch %lld/%d  train loss %.4f top1 %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%  "
+          "lr %.4g  %.0f img/s  data wait %.1f%%  %s\n",
+          static_cast<long long>(state.epoch + 1), config.epochs, row["train_loss"].get<double>(),
+          row["train_top1"].get<double>(), test.loss, test.top1, test.top5, lr,
+          summary.images_per_second, 100 * summary.data_wait_share,
+          format_duration(row["seconds"].get<double>()).c_str());
+    }
+    summary.final_test_top1 = test.top1;
+    summary.final_test_loss = test.loss;
+    summary.epochs_done = state.epoch + 1;
+    if (config.max_steps > 0 && state.global_step >= config.max_steps) break;
+  }
+  summary.best_test_top1 = state.best_top1;
+  summary.seconds = seconds_since(run_start);
+  return summary;
+}
+
+}  // namespace pactq::train

@@ -1,0 +1,276 @@
+// Training end to end: schedules, safetensors, checkpoints, a short real run,
+// kill-and-resume, and the pretrained ResNet20 evaluation.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pactq/data/registry.h"
+#include "pactq/train/checkpoint.h"
+#include "pactq/train/data_setup.h"
+#include "pactq/train/evaluate.h"
+#include "pactq/train/model_setup.h"
+#include "pactq/train/safetensors.h"
+#include "pactq/train/schedule.h"
+#include "pactq/train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace pactq::train;
+
+namespace {
+
+std::string temp_dir(const std::string& tag) {
+  std::string pattern = (fs::temp_directory_path() / ("pactq_" + tag + "_XXXXXX")).string();
+  return mkdtemp(pattern.data());
+}
+
+const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
+const std::string kPretrained =
+    std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
+
+TrainConfig small_lenet_config(const std::string& out) {
+  TrainConfig c;
+  c.model = "lenet5";
+  c.dataset = "fashion-mnist";
+  c.wbits = c.abits = "4";
+  c.alpha_init = 6;
+  c.epochs = 2;
+  c.batch_size = 64;
+  c.lr = 0.05;
+  c.weight_decay = 5e-4;
+  c.schedule = "cosine";
+  c.limit_train = 2048;
+  c.limit_test = 1000;
+  c.out = out;
+  c.quiet = true;
+  c.threads = 2;
+  return c;
+}
+
+std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {
+  const LoadedCheckpoint h = read_checkpoint_header(path);
+  auto model = build_model(h.config, h.config.num_classes);
+  load_checkpoint(path, *model, nullptr);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& p : model->named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (const auto& b : model->named_buffers()) out[b.key()] = b.value().clone();
+  return out;
+}
+
+}  // namespace
+
+TEST(TrainSchedule, MultistepCosineStepWarmup) {
+  LrSchedule m("multistep:60,120", 0.1, 200);
+  EXPECT_DOUBLE_EQ(m.at(0), 0.1);
+  EXPECT_NEAR(m.at(60), 0.01, 1e-12);
+  EXPECT_NEAR(m.at(150), 0.001, 1e-12);
+  LrSchedule f("multistep:56,64@0.2", 1e-4, 100);
+  EXPECT_NEAR(f.at(57), 2e-5, 1e-12);
+  LrSchedule s("step:50@0.5", 1e-3, 200);
+  EXPECT_NEAR(s.at(120), 2.5e-4, 1e-12);
+  LrSchedule c("cosine", 1.0, 10);
+  EXPECT_NEAR(c.at(5), 0.5, 1e-12);
+  EXPECT_NEAR(c.at(10), 0.0, 1e-12);
+  LrSchedule w("constant", 1.0, 10, 2);
+  EXPECT_NEAR(w.at(1), 0.5, 1e-6);
+  EXPECT_THROW(LrSchedule("multistep", 0.1, 10), std::invalid_argument);
+  EXPECT_THROW(LrSchedule("exp:3", 0.1, 10), std::invalid_argument);
+}
+
+TEST(TrainSafetensors, RoundTripAndErrorsNameTheFile) {
+  const std::string dir = temp_dir("st");
+  const std::string path = dir + "/w.safetensors";
+  std::map<std::string, at::Tensor> t = {{"a.weight", at::randn({3, 4})}, {"b", at::arange(5)}};
+  write_safetensors(path, t, {{"k", "v"}});
+  const SafetensorsFile f = read_safetensors(path);
+  EXPECT_TRUE(at::equal(f.tensors.at("a.weight"), t["a.weight"]));
+  EXPECT_TRUE(at::equal(f.tensors.at("b"), t["b"]));
+  EXPECT_EQ(f.metadata.at("k"), "v");
+  // truncate: the error names the file
+  fs::resize_file(path, fs::file_size(path) - 7);
+  try {
+    read_safetensors(path);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_safetensors(dir + "/missing.safetensors"), std::runtime_error);
+  fs::remove_all(dir);
+}
+
+TEST(TrainInit, ShapeMismatchIsAnErrorAndNamesAreReported) {
+  const std::string dir = temp_dir("init");
+  TrainConfig c;
+  c.model = "resnet20";
+  c.wbits = c.abits = "fp";
+  auto model = build_model(c, 10);
+  write_safetensors(dir + "/ok.safetensors",
+                    {{"conv1.weight", at::zeros({16, 3, 3, 3})}, {"extra", at::zeros({1})}});
+  const InitReport r = load_float_weights(*model, dir + "/ok.safetensors");
+  EXPECT_EQ(r.loaded.size(), 1u);
+  EXPECT_EQ(r.unexpected, std::vector<std::string>{"extra"});
+  EXPECT_FALSE(r.missing.empty());
+  EXPECT_TRUE(model->named_parameters()["conv1.weight"].eq(0).all().item<bool>());
+  write_safetensors(dir + "/bad.safetensors", {{"conv1.weight", at::zeros({16, 3, 5, 5})}});
+  try {
+    load_float_weights(*model, dir + "/bad.safetensors");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("bad.safetensors"), std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(TrainEndToEnd, TwoEpochLenetBeatsChanceAndWritesItsFiles) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const std::string dir = temp_dir("lenet");
+  const TrainSummary s = run_training(small_lenet_config(dir));
+  EXPECT_EQ(s.epochs_done, 2);
+  EXPECT_GT(s.final_test_top1, 50.0) << "chance is 10%";
+  for (const char* f : {"metrics.csv", "metrics.jsonl", "config.json", "last.pt", "best.pt"}) {
+    EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  }
+  std::ifstream csv(dir + "/metrics.csv");
+  std::string header, row1, row2, extra;
+  std::getline(csv, header);
+  std::getline(csv, row1);
+  std::getline(csv, row2);
+  EXPECT_NE(header.find("test_top5"), std::string::npos);
+  EXPECT_NE(header.find("alpha:"), std::string::npos);
+  EXPECT_FALSE(row2.empty());
+  EXPECT_FALSE(std::getline(csv, extra) && !extra.empty());
+  // the checkpoint evaluates to the same accuracy it was logged with
+  const LoadedCheckpoint h = read_checkpoint_header(dir + "/last.pt");
+  EXPECT_EQ(h.state.epoch, 2);
+  auto model = build_model(h.config, h.config.num_classes);
+  load_checkpoint(dir + "/last.pt", *model, nullptr);
+  TrainConfig ec = h.config;
+  auto loader = make_test_loader(ec);
+  const EvalResult r = evaluate(
+      *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
+  EXPECT_NEAR(r.top1, s.final_test_top1, 1e-9);
+  fs::remove_all(dir);
+}
+
+TEST(TrainEndToEnd, KillAndResumeGivesTheSameWeights) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const std::string base = temp_dir("resume");
+  // Uninterrupted reference, in process.
+  TrainConfig ref = small_lenet_config(base + "/ref");
+  ref.checkpoint_every = 4;
+  run_training(ref);
+
+  // The same run as a separate process, killed with SIGKILL once it has
+  // written a mid-run checkpoint, then resumed.
+  const std::string exe = std::string(PACTQ_BINARY_DIR) + "/pactq";
+  ASSERT_TRUE(fs::exists(exe));
+  const std::string out = base + "/killed";
+  std::vector<std::string> argv_s = {exe,
+                                     "train",
+                                     "--model",
+                                     "lenet5",
+                                     "--dataset",
+                                     "fashion-mnist",
+                                     "--wbits",
+                                     "4",
+                                     "--abits",
+                                     "4",
+                                     "--alpha-init",
+                                     "6",
+                                     "--epochs",
+                                     "2",
+                                     "--batch-size",
+                                     "64",
+                                     "--lr",
+                                     "0.05",
+                                     "--weight-decay",
+                                     "5e-4",
+                                     "--schedule",
+                                     "cosine",
+                                     "--limit-train",
+                                     "2048",
+                                     "--limit-test",
+                                     "1000",
+                                     "--threads",
+                                     "2",
+                                     "--checkpoint-every",
+                                     "4",
+                                     "--quiet",
+                                     "--out",
+                                     out};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  // Kill while epoch 2 is in progress (after at least one mid-epoch checkpoint).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  bool killed = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(out + "/last.pt")) {
+      try {
+        const LoadedCheckpoint h = read_checkpoint_header(out + "/last.pt");
+        if (h.state.epoch == 1 && h.state.batch_in_epoch >= 4) {
+          kill(pid, SIGKILL);
+          killed = true;
+          break;
+        }
+      } catch (const std::exception&) {
+        // being replaced right now: the rename is atomic, so just retry
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed) << "the run finished before it could be killed";
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  TrainConfig resume = small_lenet_config(out);
+  resume.checkpoint_every = 4;
+  resume.resume = true;
+  const TrainSummary s = run_training(resume);
+  EXPECT_EQ(s.epochs_done, 2);
+  const auto a = checkpoint_tensors(base + "/ref/last.pt");
+  const auto b = checkpoint_tensors(out + "/last.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    EXPECT_TRUE(at::equal(t, b.at(name))) << name << " differs after kill + resume";
+  }
+  fs::remove_all(base);
+}
+
+TEST(TrainEndToEnd, PretrainedResnet20ScoresItsPublishedAccuracy) {
+  if (!fs::exists(kPretrained) || !fs::exists(kCifar)) GTEST_SKIP() << "shared data not present";
+  TrainConfig c;
+  c.model = "resnet20";
+  c.dataset = "cifar10";
+  c.data_dir = kCifar;
+  c.wbits = c.abits = "fp";
+  c.act_quant = "relu";
+  c.init_from = kPretrained;
+  c.batch_size = 500;
+  c.threads = 2;
+  auto loader = make_test_loader(c);  // takes the normalisation from the file's metadata
+  EXPECT_NEAR(c.mean[0], 0.485f, 1e-6);
+  auto model = build_model(c, 10);
+  const InitReport report = load_float_weights(*model, kPretrained);
+  EXPECT_TRUE(report.unexpected.empty());
+  const EvalResult r = evaluate(
+      *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
+  EXPECT_EQ(r.count, 10000);
+  EXPECT_EQ(r.correct, 9173);
+}
