@@ -10,5 +10,6 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 void add_quickstart_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace pactq::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   pactq::cli::add_train_command(app);
   pactq::cli::add_eval_command(app);
   pactq::cli::add_models_command(app);
+  pactq::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
