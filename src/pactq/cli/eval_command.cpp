@@ -6,6 +6,7 @@
 #include "pactq/cli/commands.h"
 #include "pactq/cli/train_options.h"
 #include "pactq/train/checkpoint.h"
+#include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/model_setup.h"
@@ -51,7 +52,7 @@ void add_eval_command(CLI::App& app) {
       }
       config.validate();
     }
-    if (config.threads > 0) at::set_num_threads(config.threads);
+    train::set_compute_threads(config.threads);
     auto loader = train::make_test_loader(config);
     if (!model) {
       const int64_t classes =

@@ -16,6 +16,7 @@
 #include "pactq/common/atomic_file.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/checkpoint.h"
+#include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/metrics_log.h"
@@ -107,7 +108,7 @@ TrainSummary run_training(TrainConfig config) {
     std::fprintf(stderr, "resume: no checkpoint at %s yet, starting a new run\n",
                  last_path.c_str());
   }
-  if (config.threads > 0) at::set_num_threads(config.threads);
+  set_compute_threads(config.threads);
   torch::manual_seed(config.seed);
 
   auto train_loader = make_train_loader(config);

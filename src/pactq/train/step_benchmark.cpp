@@ -1,0 +1,172 @@
+#include "pactq/train/step_benchmark.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
+#include <torch/optim/sgd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
+#include "pactq/nn/alpha.h"
+#include "pactq/train/compute_threads.h"
+#include "pactq/train/model_setup.h"
+
+namespace pactq::train {
+
+double StepTiming::median() const {
+  if (seconds.empty()) return 0;
+  std::vector<double> s = seconds;
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+namespace {
+
+struct Variant {
+  models::QuantModelPtr model;
+  std::unique_ptr<torch::optim::SGD> optimizer;
+};
+
+Variant make_variant(const TrainConfig& c) {
+  Variant v;
+  v.model = build_model(c, c.num_classes > 0 ? c.num_classes : 10);
+  v.model->train();
+  v.optimizer = std::make_unique<torch::optim::SGD>(
+      v.model->parameters(),
+      torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
+  return v;
+}
+
+void step(Variant& v, const at::Tensor& x, const at::Tensor& y) {
+  v.optimizer->zero_grad();
+  const at::Tensor loss = at::cross_entropy_loss(v.model->forward(x), y);
+  loss.backward();
+  v.optimizer->step();
+  nn::guard_alphas(*v.model);
+}
+
+at::Tensor synthetic_input(const models::QuantModel& m, int batch) {
+  const auto in = m.input_shape();
+  return at::randn({batch, in.channels, in.height, in.width});
+}
+
+}  // namespace
+
+std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>& configs,
+                                                 const StepBenchmarkOptions& o) {
+  set_compute_threads(o.threads);
+  at::manual_seed(0);
+  std::vector<Variant> variants;
+  std::vector<StepTiming> timings;
+  for (const TrainConfig& c : configs) {
+    variants.push_back(make_variant(c));
+    timings.push_back({c.model + " W" + c.wbits + "/A" + c.abits, {}});
+  }
+  const at::Tensor x = synthetic_input(*variants.front().model, o.batch_size);
+  const at::Tensor y = at::randint(0, variants.front().model->num_classes(), {o.batch_size});
+  for (int i = 0; i < o.warmup; ++i) {
+    for (auto& v : variants) step(v, x, y);
+  }
+  for (int i = 0; i < o.steps; ++i) {
+    for (size_t k = 0; k < variants.size(); ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      step(variants[k], x, y);
+      timings[k].seconds.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return timings;
+}
+
+double StepMemory::peak_mb() const {
+  return peak_bytes / (1024.0 * 1024.0);
+}
+
+namespace {
+
+// Wraps LibTorch's CPU allocator to track live and peak bytes (LibTorch 1.13
+// exposes no CPU allocator statistics). The context of each DataPtr must be
+// its data pointer (raw_allocate relies on it), so sizes live in a side table.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* base) : base_(base) { self_ = this; }
+  c10::DataPtr allocate(size_t n) const override {
+    c10::DataPtr inner = base_->allocate(n);
+    void* data = inner.get();
+    const c10::Device device = inner.device();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_ += static_cast<int64_t>(n);
+      peak_ = std::max(peak_, live_);
+      blocks_.emplace(data, Block{std::move(inner), n});
+    }
+    return {data, data, &CountingAllocator::release, device};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &CountingAllocator::release; }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = live_;
+  }
+  int64_t live() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return live_;
+  }
+  int64_t peak() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+  c10::Allocator* base() const { return base_; }
+
+ private:
+  struct Block {
+    c10::DataPtr inner;
+    size_t bytes;
+  };
+  static void release(void* data) {
+    if (data == nullptr) return;
+    c10::DataPtr inner;
+    {
+      std::lock_guard<std::mutex> lock(self_->mu_);
+      auto it = self_->blocks_.find(data);
+      if (it == self_->blocks_.end()) return;
+      self_->live_ -= static_cast<int64_t>(it->second.bytes);
+      inner = std::move(it->second.inner);
+      self_->blocks_.erase(it);
+    }
+    // `inner` frees the memory here, outside the lock.
+  }
+  static inline CountingAllocator* self_ = nullptr;
+  c10::Allocator* base_;
+  mutable std::mutex mu_;
+  mutable int64_t live_ = 0;
+  mutable int64_t peak_ = 0;
+  mutable std::unordered_map<void*, Block> blocks_;
+};
+
+}  // namespace
+
+std::vector<StepMemory> measure_step_memory(const std::vector<TrainConfig>& configs,
+                                            int batch_size) {
+  static CountingAllocator counter(c10::GetCPUAllocator());
+  c10::SetCPUAllocator(&counter, /*priority=*/100);
+  std::vector<StepMemory> out;
+  at::manual_seed(0);
+  for (const TrainConfig& c : configs) {
+    Variant v = make_variant(c);
+    const at::Tensor x = synthetic_input(*v.model, batch_size);
+    const at::Tensor y = at::zeros({batch_size}, at::kLong);
+    step(v, x, y);  // optimiser state and caches exist from here on
+    counter.reset_peak();
+    const int64_t before = counter.live();
+    step(v, x, y);
+    out.push_back({c.model + " W" + c.wbits + "/A" + c.abits, counter.peak() - before});
+  }
+  c10::SetCPUAllocator(counter.base(), /*priority=*/101);
+  return out;
+}
+
+}  // namespace pactq::train
