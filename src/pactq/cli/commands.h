@@ -10,6 +10,9 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 void add_quickstart_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
 }  // namespace pactq::cli

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   pactq::cli::add_train_command(app);
   pactq::cli::add_eval_command(app);
   pactq::cli::add_models_command(app);
+  pactq::cli::add_export_command(app);
+  pactq::cli::add_run_command(app);
+  pactq::cli::add_inspect_command(app);
   pactq::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -9,8 +9,8 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "pactq/data/loader.h"
@@ -165,9 +165,8 @@ class PlanBuilder {
   };
 
   // act(bn(conv(x)) [+ residual])
-  Value conv(const std::string& name, nn::QConv2d conv, const Value& x,
-             torch::nn::BatchNorm2d bn, nn::PactReLU act,
-             const std::optional<ResidualIn>& residual = std::nullopt) {
+  Value conv(const std::string& name, nn::QConv2d conv, const Value& x, torch::nn::BatchNorm2d bn,
+             nn::PactReLU act, const std::optional<ResidualIn>& residual = std::nullopt) {
     const nn::QConv2dOptions& o = conv->options();
     rt::ConvNode n;
     n.name = name;
@@ -207,8 +206,8 @@ class PlanBuilder {
   }
 
   // act(bn(fc(x))); x must be [F] (flatten / global pool output).
-  Value linear(const std::string& name, nn::QLinear fc, const Value& x,
-               torch::nn::BatchNorm1d bn, nn::PactReLU act) {
+  Value linear(const std::string& name, nn::QLinear fc, const Value& x, torch::nn::BatchNorm1d bn,
+               nn::PactReLU act) {
     const nn::QLinearOptions& o = fc->options();
     rt::LinearNode n;
     n.name = name;
@@ -261,9 +260,8 @@ class PlanBuilder {
     n.stride_w = static_cast<int>((*o.stride())[1]);
     n.pad_h = static_cast<int>((*o.padding())[0]);
     n.pad_w = static_cast<int>((*o.padding())[1]);
-    return add(name, {x.node}, n, x.type, [pool](const std::vector<at::Tensor>& in) mutable {
-      return pool->forward(in[0]);
-    });
+    return add(name, {x.node}, n, x.type,
+               [pool](const std::vector<at::Tensor>& in) mutable { return pool->forward(in[0]); });
   }
 
   Value global_avg_pool(const std::string& name, const Value& x) {
@@ -271,8 +269,9 @@ class PlanBuilder {
     n.name = name;
     n.input = x.node;
     n.output = rt::OutputSpec::Float();
-    return add(name, {x.node}, n, ValueType{},
-               [](const std::vector<at::Tensor>& in) { return in[0].mean({2, 3}); });
+    return add(name, {x.node}, n, ValueType{}, [](const std::vector<at::Tensor>& in) {
+      return in[0].mean({2, 3});
+    });
   }
 
   Value flatten(const std::string& name, const Value& x) {
@@ -600,8 +599,7 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
     r.agree += tp.eq(rp).sum().item<int64_t>();
     r.torch_correct += tp.eq(labels).sum().item<int64_t>();
     r.runtime_correct += rp.eq(labels).sum().item<int64_t>();
-    r.max_logit_diff =
-        std::max(r.max_logit_diff, (logits - rt_logits).abs().max().item<double>());
+    r.max_logit_diff = std::max(r.max_logit_diff, (logits - rt_logits).abs().max().item<double>());
     r.images += n;
 
     const int64_t k = std::min<int64_t>(n, code_images - r.code_images);
@@ -611,8 +609,8 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
       for (const auto& [name, t] : values) {
         auto it = node_index.find(name);
         if (it == node_index.end()) continue;
-        const rt::NodeOutput o = runtime.debug_output(name, pk.data_ptr<float>(),
-                                                      static_cast<int>(k));
+        const rt::NodeOutput o =
+            runtime.debug_output(name, pk.data_ptr<float>(), static_cast<int>(k));
         // LibTorch's PACT output is code * (alpha / n): recover the code.
         const float scale_inv = static_cast<float>((1 << o.bits) - 1) / o.alpha;
         const at::Tensor codes =
@@ -622,9 +620,8 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
                                               at::TensorOptions().dtype(at::kByte))
                                     .to(at::kInt);
         if (mine.numel() != codes.numel()) {
-          throw std::logic_error("verify: node " + name + " has " +
-                                 std::to_string(mine.numel()) + " runtime values, LibTorch " +
-                                 std::to_string(codes.numel()));
+          throw std::logic_error("verify: node " + name + " has " + std::to_string(mine.numel()) +
+                                 " runtime values, LibTorch " + std::to_string(codes.numel()));
         }
         auto& nm = r.per_node[it->second];
         const int64_t matched = mine.eq(codes).sum().item<int64_t>();

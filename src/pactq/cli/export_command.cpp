@@ -1,0 +1,58 @@
+// `pactq export`: a training checkpoint -> a .pqm file for the integer runtime,
+// optionally verified against the fake-quantized LibTorch model on test data.
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+
+#include "pactq/cli/commands.h"
+#include "pactq/export/exporter.h"
+
+namespace pactq::cli {
+
+void add_export_command(CLI::App& app) {
+  struct Args {
+    std::string checkpoint;
+    std::string out;
+    int64_t verify = 0;
+    int64_t verify_codes = 256;
+    std::string data_dir;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "export", "export a checkpoint to a .pqm model for the integer runtime (pactq run)");
+  cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train")
+      ->required();
+  cmd->add_option("-o,--output", args->out, "output .pqm file")->required();
+  cmd->add_option("--verify", args->verify,
+                  "run N test images through LibTorch and the runtime and compare them")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--verify-codes", args->verify_codes,
+                  "images (of the --verify ones) whose intermediate activation codes are compared")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--data-dir", args->data_dir, "test data directory (default: the checkpoint's)");
+  cmd->add_option("--threads", args->threads, "threads for LibTorch and the runtime (0: default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([args] {
+    if (args->threads > 0) at::set_num_threads(args->threads);
+    const export_::ExportReport r = export_::export_checkpoint(args->checkpoint, args->out);
+    fmt::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n", r.path,
+               r.model, r.precision, r.nodes, r.file_bytes, r.fp32_weight_bytes,
+               r.file_bytes ? static_cast<double>(r.fp32_weight_bytes) / r.file_bytes : 0.0);
+    if (args->verify > 0) {
+      const export_::VerifyResult v =
+          export_::verify_checkpoint(args->checkpoint, args->out, args->verify, args->data_dir,
+                                     args->verify_codes, args->threads);
+      fmt::print("{}\n", v.summary());
+      for (const auto& n : v.per_node) {
+        fmt::print("  {:<24} codes match {:8.4f}% of {}\n", n.node,
+                   n.compared ? 100.0 * n.matched / n.compared : 100.0, n.compared);
+      }
+      fmt::print("verify took {:.1f}s\n", v.seconds);
+    }
+  });
+}
+
+}  // namespace pactq::cli
