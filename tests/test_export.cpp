@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "pactq/export/exporter.h"
 #include "pactq/models/registry.h"
@@ -234,44 +236,63 @@ TEST(ExportTrained, Lenet5W4A4AndW2A2AgreeWithTheFakeQuantizedModel) {
   fs::remove_all(dir);
 }
 
-TEST(ExportTrained, Resnet20W4A4FineTuneAgreesAndIsSmall) {
+TEST(ExportTrained, Resnet20W4A4AndW2A2FineTunesAgreeAndAreSmall) {
   if (!fs::exists(kPretrained) || !fs::exists(kCifar)) GTEST_SKIP() << "shared data not present";
   const std::string dir = temp_dir("export_r20");
-  train::TrainConfig c;
-  c.model = "resnet20";
-  c.dataset = "cifar10";
-  c.data_dir = kCifar;
-  c.wbits = c.abits = "4";
-  c.first_last = "fp";
-  c.init_from = kPretrained;
-  c.alpha_init = 6;
-  c.lr = 0.01;
-  c.schedule = "constant";
-  c.epochs = 1;
-  c.batch_size = 64;
-  c.max_steps = 40;
-  c.limit_train = 64 * 40;
-  c.limit_test = 1000;
-  c.out = dir + "/run";
-  c.quiet = true;
-  c.threads = 2;
-  const train::TrainSummary s = train::run_training(c);
-  EXPECT_GT(s.final_test_top1, 60.0);
-  const std::string pqm = dir + "/resnet20.pqm";
-  const export_::VerifyResult v = export_and_verify(c.out + "/last.pt", pqm, "resnet20 W4A4");
-  EXPECT_GT(v.runtime_top1, 60.0);
-
-  rt::Model m = rt::Model::load(pqm);
-  const int64_t fp32 = std::stoll(m.metadata("fp32_weight_bytes"));
-  const auto size = static_cast<int64_t>(fs::file_size(pqm));
-  std::printf("[export resnet20 W4A4] .pqm %lld bytes, fp32 weights %lld bytes (ratio 1/%.2f)\n",
-              static_cast<long long>(size), static_cast<long long>(fp32),
-              static_cast<double>(fp32) / size);
-  EXPECT_EQ(fp32, 4 * 269722);  // conv + linear + BN affine parameters
-  EXPECT_LE(size * 6, fp32);
-  EXPECT_EQ(m.model_name(), "resnet20");
-  EXPECT_EQ(m.class_names().size(), 10u);
-  EXPECT_NE(m.metadata("precision").find("W4/A4"), std::string::npos);
+  for (const std::string bits : {"4", "2"}) {
+    train::TrainConfig c;
+    c.model = "resnet20";
+    c.dataset = "cifar10";
+    c.data_dir = kCifar;
+    c.wbits = c.abits = bits;
+    c.first_last = "fp";
+    c.init_from = kPretrained;
+    c.alpha_init = 6;
+    c.lr = 0.01;
+    c.schedule = "constant";
+    c.epochs = 1;
+    c.batch_size = 64;
+    c.max_steps = 40;
+    c.limit_train = 64 * 40;
+    c.limit_test = 1000;
+    c.out = dir + "/w" + bits;
+    c.quiet = true;
+    c.threads = 2;
+    const train::TrainSummary s = train::run_training(c);
+    const std::string pqm = c.out + "/resnet20.pqm";
+    const export_::VerifyResult v =
+        export_and_verify(c.out + "/last.pt", pqm, "resnet20 W" + bits + "A" + bits);
+    rt::Model m = rt::Model::load(pqm);
+    const int64_t fp32 = std::stoll(m.metadata("fp32_weight_bytes"));
+    const auto size = static_cast<int64_t>(fs::file_size(pqm));
+    std::printf("[export resnet20 W%sA%s] .pqm %lld bytes, fp32 weights %lld bytes (1/%.2f)\n",
+                bits.c_str(), bits.c_str(), static_cast<long long>(size),
+                static_cast<long long>(fp32), static_cast<double>(fp32) / size);
+    EXPECT_EQ(fp32, 4 * 269722);  // conv + linear + BN affine parameters
+    EXPECT_EQ(m.model_name(), "resnet20");
+    EXPECT_EQ(m.class_names().size(), 10u);
+    EXPECT_NE(m.metadata("precision").find("W" + bits + "/A" + bits), std::string::npos);
+    if (bits == "4") {
+      EXPECT_GT(s.final_test_top1, 60.0);
+      EXPECT_GT(v.runtime_top1, 60.0);
+      EXPECT_LE(size * 6, fp32);
+      // The CLI on the same files.
+      const std::string exe = std::string(PACTQ_BINARY_DIR) + "/pactq";
+      const std::string log = c.out + "/cli.txt";
+      const std::string cmd = exe + " export " + c.out + "/last.pt -o " + c.out +
+                              "/cli.pqm --verify 100 --verify-codes 20 > " + log + " 2>&1 && " +
+                              exe + " inspect " + c.out + "/cli.pqm >> " + log + " 2>&1 && " + exe +
+                              " run " + c.out + "/cli.pqm --dataset cifar10 --data-dir " + kCifar +
+                              " --limit 200 --batch-size 50 >> " + log + " 2>&1";
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+      std::ifstream f(log);
+      const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      std::printf("%s", text.c_str());
+      EXPECT_NE(text.find("prediction agreement"), std::string::npos);
+      EXPECT_NE(text.find("layer3.2.conv2"), std::string::npos);
+      EXPECT_NE(text.find("images/s"), std::string::npos);
+    }
+  }
   fs::remove_all(dir);
 }
 
