@@ -1,6 +1,7 @@
 // `pactq run`: a .pqm model on a test set with the integer runtime: accuracy
 // and throughput. Pixels come from pactq's loaders with mean 0 / std 1, i.e.
 // in [0, 1]; the model's input node normalises them itself.
+#include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include <algorithm>
