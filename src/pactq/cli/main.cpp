@@ -5,8 +5,10 @@
 #include <exception>
 
 #include "pactq/cli/commands.h"
+#include "pactq/common/memory_tuning.h"
 
 int main(int argc, char** argv) {
+  pactq::keep_freed_memory_mapped();
   CLI::App app{"pactq: PACT quantization-aware training (LibTorch) and integer deployment"};
   app.require_subcommand(1);
   pactq::cli::add_quickstart_command(app);

@@ -24,7 +24,9 @@ void add_train_command(CLI::App& app) {
           s.epochs_done, s.steps, s.seconds, s.final_test_top1, s.best_test_top1,
           s.images_per_second, 100 * s.data_wait_share, s.out_dir);
     } else {
-      fmt::print("stopped after {} steps; checkpoint in {}/last.pt\n", s.steps, s.out_dir);
+      fmt::print(
+          "stopped after {} steps ({:.0f} img/s, data wait {:.1f}%); checkpoint in {}/last.pt\n",
+          s.steps, s.images_per_second, 100 * s.data_wait_share, s.out_dir);
     }
   });
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/model_setup.h"
@@ -59,6 +60,11 @@ at::Tensor synthetic_input(const models::QuantModel& m, int batch) {
 std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>& configs,
                                                  const StepBenchmarkOptions& o) {
   set_compute_threads(o.threads);
+  keep_freed_memory_mapped();
+  // Denormals make float math 10-100x slower on x86 and appear once a
+  // repeatedly-fitted batch drives gradients toward zero; the trainer flushes
+  // them too, so the benchmark measures what training runs.
+  at::globalContext().setFlushDenormal(true);
   at::manual_seed(0);
   std::vector<Variant> variants;
   std::vector<StepTiming> timings;

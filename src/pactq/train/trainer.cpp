@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
@@ -109,6 +110,9 @@ TrainSummary run_training(TrainConfig config) {
                  last_path.c_str());
   }
   set_compute_threads(config.threads);
+  keep_freed_memory_mapped();
+  // Denormal floats are 10-100x slower on x86 and carry no useful signal here.
+  at::globalContext().setFlushDenormal(true);
   torch::manual_seed(config.seed);
 
   auto train_loader = make_train_loader(config);
