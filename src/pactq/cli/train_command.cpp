@@ -10,9 +10,6 @@ namespace pactq::cli {
 void add_train_command(CLI::App& app) {
   auto config = std::make_shared<train::TrainConfig>();
   CLI::App* cmd = app.add_subcommand("train", "train a PACT-quantized network");
-  cmd->set_config("--config", "",
-                  "TOML file with the same keys as the options (flags override it)");
-  cmd->allow_config_extras(false);  // a misspelt key in a recipe is an error, not a silent default
   add_model_options(*cmd, *config);
   add_optimisation_options(*cmd, *config);
   cmd->callback([config] {
