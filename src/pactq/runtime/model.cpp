@@ -132,8 +132,11 @@ struct Model::Impl {
   Plan plan_buffers(bool reuse) const;
 
   // ------------------------------------------------------------ running
-  uint8_t* prepare(const Plan& p, int batch);
-  void execute(const Plan& p, uint8_t* base, const float* pixels, int batch);
+  uint8_t* prepare(const Plan& p, int batch) { return prepare_in(arena, p, batch); }
+  static uint8_t* prepare_in(std::vector<uint8_t>& buffer, const Plan& p, int batch);
+  void execute(const Plan& p, uint8_t* base, const float* pixels, int batch, ThreadPool& tp);
+  // Arenas of the image slices that run() gives each thread at large batches.
+  std::vector<std::vector<uint8_t>> slice_arenas;
   void* value_ptr(const Plan& p, uint8_t* base, int node, int batch, int image) const {
     return base + p.offset[node] * static_cast<size_t>(batch) +
            p.stride[node] * static_cast<size_t>(image);
@@ -737,18 +740,19 @@ void Model::Impl::make_plans() {
 
 // ================================================================ running
 
-uint8_t* Model::Impl::prepare(const Plan& p, int batch) {
+uint8_t* Model::Impl::prepare_in(std::vector<uint8_t>& buffer, const Plan& p, int batch) {
   const size_t need = p.total * static_cast<size_t>(batch) + 64;
-  if (arena.size() < need) {
-    arena.clear();
-    arena.shrink_to_fit();
-    arena.resize(need);
+  if (buffer.size() < need) {
+    buffer.clear();
+    buffer.shrink_to_fit();
+    buffer.resize(need);
   }
-  const uintptr_t a = reinterpret_cast<uintptr_t>(arena.data());
-  return arena.data() + ((64 - a % 64) % 64);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - a % 64) % 64);
 }
 
-void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int batch) {
+void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int batch,
+                          ThreadPool& tp) {
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const Node& nd = nodes[ni];
     const int id = static_cast<int>(ni);
@@ -776,7 +780,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
       case Op::kInput: {
         const int ch = nd.out.c;
         const size_t hw = static_cast<size_t>(nd.out.h) * nd.out.w;
-        pool->parallel_for(batch, [&](int b) {
+        tp.parallel_for(batch, [&](int b) {
           const float* src = pixels + static_cast<size_t>(b) * ch * hw;
           float* dst = static_cast<float*>(value_ptr(p, base, id, batch, b));
           for (int c = 0; c < ch; ++c) {
@@ -812,7 +816,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
         }
         const int rows = g.out_h;
         const k::FConvRowsFn fconv = k::fconv_rows_kernel();
-        pool->parallel_for(batch * rows, [&](int item) {
+        tp.parallel_for(batch * rows, [&](int item) {
           const int b = item / rows, oh = item % rows;
           k::Epilogue e = e0;
           if (nd.has_residual) e.res = value_ptr(p, base, nd.inputs[1], batch, b);
@@ -829,7 +833,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
       case Op::kMaxPool: {
         const int rows = nd.pool.out_h;
         const bool codes = nd.out.codes;
-        pool->parallel_for(batch * rows, [&](int item) {
+        tp.parallel_for(batch * rows, [&](int item) {
           const int b = item / rows, oh = item % rows;
           k::max_pool_rows(nd.pool, value_ptr(p, base, nd.inputs[0], batch, b), codes,
                            value_ptr(p, base, id, batch, b), oh, oh + 1);
@@ -838,7 +842,7 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
       }
       case Op::kAvgPool: {
         const int rows = nd.pool.out_h;
-        pool->parallel_for(batch * rows, [&](int item) {
+        tp.parallel_for(batch * rows, [&](int item) {
           const int b = item / rows, oh = item % rows;
           k::avg_pool_rows(nd.pool, in_ref(0, b), out_ref(b), oh, oh + 1);
         });
@@ -846,14 +850,14 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
       }
       case Op::kGap: {
         const ValueInfo& x = nodes[nd.inputs[0]].out;
-        pool->parallel_for(
+        tp.parallel_for(
             batch, [&](int b) { k::global_avg_pool(x.h, x.w, x.c, in_ref(0, b), out_ref(b)); });
         break;
       }
       case Op::kFlatten: {
         const ValueInfo& x = nodes[nd.inputs[0]].out;
         const size_t hw = static_cast<size_t>(x.h) * x.w, es = x.codes ? 1 : 4;
-        pool->parallel_for(batch, [&](int b) {
+        tp.parallel_for(batch, [&](int b) {
           const uint8_t* s =
               static_cast<const uint8_t*>(value_ptr(p, base, nd.inputs[0], batch, b));
           uint8_t* d = static_cast<uint8_t*>(value_ptr(p, base, id, batch, b));
@@ -865,13 +869,13 @@ void Model::Impl::execute(const Plan& p, uint8_t* base, const float* pixels, int
       }
       case Op::kAdd: {
         const size_t n = static_cast<size_t>(nd.out.elements());
-        pool->parallel_for(
-            batch, [&](int b) { k::add_values(n, in_ref(0, b), in_ref(1, b), out_ref(b)); });
+        tp.parallel_for(batch,
+                        [&](int b) { k::add_values(n, in_ref(0, b), in_ref(1, b), out_ref(b)); });
         break;
       }
       case Op::kAffine: {
         const size_t pixels_n = static_cast<size_t>(nd.out.h) * nd.out.w;
-        pool->parallel_for(batch, [&](int b) {
+        tp.parallel_for(batch, [&](int b) {
           k::affine_values(pixels_n, nd.out.c, in_ref(0, b), nd.out_scale.data(),
                            nd.out_bias.data(), out_ref(b));
         });
@@ -955,8 +959,29 @@ Model Model::load(const std::string& path) {
 std::vector<float> Model::run(const float* pixels, int batch) {
   if (batch < 1) throw std::invalid_argument("Model::run: batch must be >= 1");
   Impl& m = *impl_;
+  if (m.threads > 1 && batch >= 2 * m.threads) {
+    // Large batches: each thread runs the whole network on its own slice of
+    // images (no barrier per layer, activations stay in its cache); results
+    // are the same image by image, the kernels being per image.
+    const int slices = m.threads;
+    const size_t in_per_image =
+        static_cast<size_t>(input_channels()) * input_height() * input_width();
+    const int classes = this->classes();
+    std::vector<float> logits(static_cast<size_t>(batch) * classes);
+    m.slice_arenas.resize(slices);
+    m.pool->parallel_for(slices, [&](int t) {
+      const int b0 = static_cast<int>(static_cast<int64_t>(batch) * t / slices);
+      const int b1 = static_cast<int>(static_cast<int64_t>(batch) * (t + 1) / slices);
+      ThreadPool inline_pool(1);
+      uint8_t* base = Impl::prepare_in(m.slice_arenas[t], m.plan, b1 - b0);
+      m.execute(m.plan, base, pixels + in_per_image * b0, b1 - b0, inline_pool);
+      const std::vector<float> part = m.read_value(m.plan, base, m.output, b1 - b0).values;
+      std::copy(part.begin(), part.end(), logits.begin() + static_cast<size_t>(b0) * classes);
+    });
+    return logits;
+  }
   uint8_t* base = m.prepare(m.plan, batch);
-  m.execute(m.plan, base, pixels, batch);
+  m.execute(m.plan, base, pixels, batch, *m.pool);
   return m.read_value(m.plan, base, m.output, batch).values;
 }
 
@@ -968,7 +993,7 @@ NodeOutput Model::debug_output(const std::string& node, const float* pixels, int
     if (m.nodes[i].name == node) id = static_cast<int>(i);
   if (id < 0) throw FormatError(m.file + ": no node named '" + node + "'");
   uint8_t* base = m.prepare(m.debug_plan, batch);
-  m.execute(m.debug_plan, base, pixels, batch);
+  m.execute(m.debug_plan, base, pixels, batch, *m.pool);
   return m.read_value(m.debug_plan, base, id, batch);
 }
 
