@@ -61,3 +61,20 @@ TEST(Cli, BadInputIsAnErrorWithNonZeroExit) {
   EXPECT_NE(run("eval " + out + "/missing.pt"), 0);
   fs::remove_all(out);
 }
+
+TEST(Cli, ExportRunInspectAndBenchRunSmoke) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist"))
+    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const std::string out = temp_dir();
+  ASSERT_EQ(run("train --model lenet5 --dataset fashion-mnist --wbits 4 --abits 4 --max-steps 0 "
+                "--quiet --out " +
+                out),
+            0);
+  ASSERT_EQ(run("export " + out + "/last.pt -o " + out + "/m.pqm"), 0);
+  EXPECT_EQ(run("inspect " + out + "/m.pqm"), 0);
+  EXPECT_EQ(run("run " + out + "/m.pqm --dataset fashion-mnist --limit 256"), 0);
+  // The benchmark harness in smoke mode: correctness of the harness, not speed.
+  EXPECT_EQ(run("bench run " + out + "/m.pqm --batch-size 4 --rounds 1 --latency-reps 2"), 0);
+  EXPECT_NE(run("bench run " + out + "/missing.pqm"), 0);
+  fs::remove_all(out);
+}

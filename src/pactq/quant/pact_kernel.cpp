@@ -1,9 +1,8 @@
 #include "pactq/quant/pact_kernel.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
+#include "pactq/common/cpu_isa.h"
 #include "pactq/quant/pact.h"
 
 #if defined(__x86_64__)
@@ -92,16 +91,8 @@ __attribute__((target("avx2"))) double pact_backward_avx2(const float* grad_y, c
 
 namespace {
 bool use_avx2() {
-#if defined(__x86_64__)
-  static const bool enabled = [] {
-    const char* isa = std::getenv("PACTQ_ISA");
-    if (isa != nullptr && std::strcmp(isa, "ref") == 0) return false;
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
+  static const bool enabled = !isa_forced_reference() && cpu_has_avx2_fma();
   return enabled;
-#else
-  return false;
-#endif
 }
 }  // namespace
 

@@ -1,7 +1,5 @@
 // Picks the ISA variant of each kernel family once.
-#include <cstdlib>
-#include <cstring>
-
+#include "pactq/common/cpu_isa.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -12,16 +10,9 @@ void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, f
                           const Epilogue& e, void* out, int oh_begin, int oh_end);
 #endif
 
-namespace {
-bool force_ref() {
-  const char* isa = std::getenv("PACTQ_ISA");
-  return isa && std::strcmp(isa, "ref") == 0;
-}
-}  // namespace
-
 const QConvKernel* qconv_avx2_kernel() {
 #if defined(PACTQ_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool ok = cpu_has_avx2_fma();
   if (ok) return &qconv_avx2_kernel_impl();
 #endif
   return nullptr;
@@ -29,7 +20,7 @@ const QConvKernel* qconv_avx2_kernel() {
 
 const QConvKernel& qconv_kernel() {
   static const QConvKernel* chosen = [] {
-    if (force_ref()) return &qconv_ref_kernel();
+    if (isa_forced_reference()) return &qconv_ref_kernel();
     const QConvKernel* k = qconv_avx2_kernel();
     return k ? k : &qconv_ref_kernel();
   }();
@@ -45,7 +36,7 @@ FConvRowsFn fconv_rows_avx2() {
 
 FConvRowsFn fconv_rows_kernel() {
   static const FConvRowsFn chosen = [] {
-    if (force_ref()) return &fconv_rows_ref;
+    if (isa_forced_reference()) return &fconv_rows_ref;
     const FConvRowsFn f = fconv_rows_avx2();
     return f ? f : &fconv_rows_ref;
   }();
