@@ -215,11 +215,13 @@ TEST(QConvRef, GroupsPaddingStrideResidual) {
   expect_matches_naive(cc);
 }
 
-class QConvIsa : public ::testing::Test {
+// Every ISA variant of the quantized conv against the reference, bit for bit.
+// Variants the CPU lacks are skipped (and named), never silently passed.
+class QConvIsa : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    kern_ = k::qconv_avx2_kernel();
-    if (!kern_) GTEST_SKIP() << "AVX2 kernel not available on this CPU/build";
+    kern_ = GetParam() == "avx2" ? k::qconv_avx2_kernel() : k::qconv_avx512_vnni_kernel();
+    if (!kern_) GTEST_SKIP() << GetParam() << " kernel not available on this CPU/build";
   }
   void check(const ConvCase& cc) {
     const Built b = build(cc);
@@ -232,8 +234,10 @@ class QConvIsa : public ::testing::Test {
   }
   const k::QConvKernel* kern_ = nullptr;
 };
+INSTANTIATE_TEST_SUITE_P(Variants, QConvIsa, ::testing::Values("avx2", "avx512vnni"),
+                         [](const auto& info) { return info.param; });
 
-TEST_F(QConvIsa, EveryBitWidthPair) {
+TEST_P(QConvIsa, EveryBitWidthPair) {
   uint32_t seed = 1000;
   for (int wbits = 1; wbits <= 8; ++wbits)
     for (int abits = 1; abits <= 8; ++abits) {
@@ -250,7 +254,7 @@ TEST_F(QConvIsa, EveryBitWidthPair) {
     }
 }
 
-TEST_F(QConvIsa, LongKForcesInt16Flushes) {
+TEST_P(QConvIsa, LongKForcesInt16Flushes) {
   // K = 9 * 256 = 2304 quads-worth at 4x4 and 2x2 bits: many int16 flushes.
   for (int bits : {2, 4, 8}) {
     ConvCase cc;
@@ -264,7 +268,26 @@ TEST_F(QConvIsa, LongKForcesInt16Flushes) {
   }
 }
 
-TEST_F(QConvIsa, RandomShapes) {
+TEST_P(QConvIsa, WideRowsAndFewChannels) {
+  // Rows of >= 16 outputs with <= 16 channels take the kernels' longest pixel
+  // blocks (with a partial last block and padding at both row ends).
+  uint32_t seed = 300;
+  for (int bits : {1, 2, 4, 7, 8})
+    for (int stride : {1, 2}) {
+      ConvCase cc;
+      cc.wbits = cc.abits = bits;
+      cc.in_c = bits == 8 ? 6 : 16;
+      cc.out_c = bits % 2 ? 11 : 16;
+      cc.h = 5;
+      cc.w = stride == 1 ? 37 : 45;
+      cc.sh = cc.sw = stride;
+      cc.seed = seed++;
+      cc.out = bits == 4 ? OutputSpec::Float() : OutputSpec::Codes(bits, 3.f);
+      check(cc);
+    }
+}
+
+TEST_P(QConvIsa, RandomShapes) {
   std::mt19937 rng(42);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int it = 0; it < 300; ++it) {
@@ -309,9 +332,13 @@ TEST_F(QConvIsa, RandomShapes) {
   }
 }
 
-TEST(FConvIsa, AvxMatchesReferenceBitExactly) {
-  const k::FConvRowsFn avx = k::fconv_rows_avx2();
-  if (!avx) GTEST_SKIP() << "AVX2 not available";
+class FConvIsa : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Variants, FConvIsa, ::testing::Values("avx2", "avx512"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(FConvIsa, MatchesReferenceBitExactly) {
+  const k::FConvRowsFn avx = GetParam() == "avx2" ? k::fconv_rows_avx2() : k::fconv_rows_avx512();
+  if (!avx) GTEST_SKIP() << GetParam() << " not available";
   std::mt19937 rng(9);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int it = 0; it < 100; ++it) {
@@ -344,7 +371,20 @@ TEST(FConvIsa, AvxMatchesReferenceBitExactly) {
     e.out_codes = it % 3 == 0;
     e.n_out = 15;
     e.inv = 15.f / 3.f;
-    e.act = FloatAct::kRelu;
+    e.act = it % 4 == 1 ? FloatAct::kClip : FloatAct::kRelu;
+    e.alpha = 1.5f;
+    // A same-shape residual on every other iteration, as codes or floats.
+    const size_t n_res = static_cast<size_t>(g.out_h) * g.out_w * g.out_c;
+    const auto res_f = test::random_floats(rng, n_res, -1.f, 1.f);
+    const auto res_c = test::random_codes(rng, n_res, 4);
+    if (it % 2 == 0) {
+      e.res_codes = it % 4 == 0;
+      e.res = e.res_codes ? static_cast<const void*>(res_c.data()) : res_f.data();
+      e.res_scale = 0.3f;
+      e.res_h = g.out_h;
+      e.res_w = g.out_w;
+      e.res_c = g.out_c;
+    }
     const size_t n_out = static_cast<size_t>(g.out_h) * g.out_w * g.out_c * 4;
     std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
     const void* x = codes_in ? static_cast<const void*>(xc.data()) : xf.data();
@@ -357,7 +397,7 @@ TEST(FConvIsa, AvxMatchesReferenceBitExactly) {
 TEST(QConvDispatch, EnvironmentCanForceReference) {
   // The runtime's choice is made once; it must be one of the known variants.
   const std::string name = k::qconv_kernel().name;
-  EXPECT_TRUE(name == "ref" || name == "avx2") << name;
+  EXPECT_TRUE(name == "ref" || name == "avx2" || name == "avx512vnni") << name;
 }
 
 }  // namespace

@@ -12,10 +12,29 @@ inline bool isa_forced_reference() {
   return isa != nullptr && std::strcmp(isa, "ref") == 0;
 }
 
+// PACTQ_ISA=avx2 caps the runtime at its AVX2 kernels on a CPU that has more
+// (to compare variants on one machine).
+inline bool isa_capped_at_avx2() {
+  const char* isa = std::getenv("PACTQ_ISA");
+  return isa != nullptr && std::strcmp(isa, "avx2") == 0;
+}
+
 // The CPU can run the AVX2 (+FMA) kernels.
 inline bool cpu_has_avx2_fma() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+// The CPU (and OS) can run the AVX-512 VNNI kernels: 512-bit registers, byte
+// and word ops, and vpdpbusd.
+inline bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
 #else
   return false;
 #endif

@@ -9,19 +9,40 @@ const QConvKernel& qconv_avx2_kernel_impl();  // kernels/avx2/qconv_avx2.cpp
 void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                           const Epilogue& e, void* out, int oh_begin, int oh_end);
 #endif
+#if defined(PACTQ_HAVE_AVX512)
+const QConvKernel& qconv_avx512_vnni_kernel_impl();  // kernels/avx512/qconv_vnni.cpp
+void fconv_rows_avx512_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
+                            const Epilogue& e, void* out, int oh_begin, int oh_end);
+#endif
 
 const QConvKernel* qconv_avx2_kernel() {
-#if defined(PACTQ_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
+#if defined(PACTQ_HAVE_AVX2)
   static const bool ok = cpu_has_avx2_fma();
   if (ok) return &qconv_avx2_kernel_impl();
 #endif
   return nullptr;
 }
 
+const QConvKernel* qconv_avx512_vnni_kernel() {
+#if defined(PACTQ_HAVE_AVX512)
+  static const bool ok = cpu_has_avx512_vnni();
+  if (ok) return &qconv_avx512_vnni_kernel_impl();
+#endif
+  return nullptr;
+}
+
+std::vector<const QConvKernel*> qconv_kernels() {
+  std::vector<const QConvKernel*> all{&qconv_ref_kernel()};
+  if (const QConvKernel* k = qconv_avx2_kernel()) all.push_back(k);
+  if (const QConvKernel* k = qconv_avx512_vnni_kernel()) all.push_back(k);
+  return all;
+}
+
 const QConvKernel& qconv_kernel() {
   static const QConvKernel* chosen = [] {
     if (isa_forced_reference()) return &qconv_ref_kernel();
-    const QConvKernel* k = qconv_avx2_kernel();
+    const QConvKernel* k = isa_capped_at_avx2() ? nullptr : qconv_avx512_vnni_kernel();
+    if (!k) k = qconv_avx2_kernel();
     return k ? k : &qconv_ref_kernel();
   }();
   return *chosen;
@@ -34,10 +55,18 @@ FConvRowsFn fconv_rows_avx2() {
   return nullptr;
 }
 
+FConvRowsFn fconv_rows_avx512() {
+#if defined(PACTQ_HAVE_AVX512)
+  if (qconv_avx512_vnni_kernel()) return &fconv_rows_avx512_impl;
+#endif
+  return nullptr;
+}
+
 FConvRowsFn fconv_rows_kernel() {
   static const FConvRowsFn chosen = [] {
     if (isa_forced_reference()) return &fconv_rows_ref;
-    const FConvRowsFn f = fconv_rows_avx2();
+    FConvRowsFn f = isa_capped_at_avx2() ? nullptr : fconv_rows_avx512();
+    if (!f) f = fconv_rows_avx2();
     return f ? f : &fconv_rows_ref;
   }();
   return chosen;

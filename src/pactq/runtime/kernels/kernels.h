@@ -115,8 +115,13 @@ struct QConvKernel {
 const QConvKernel& qconv_ref_kernel();
 // nullptr when not compiled in or the CPU lacks AVX2+FMA.
 const QConvKernel* qconv_avx2_kernel();
-// The variant used by the runtime: AVX2 when available unless the environment
-// variable PACTQ_ISA=ref; chosen once.
+// nullptr when not compiled in or the CPU lacks AVX-512 (F, BW, VL, DQ) + VNNI.
+const QConvKernel* qconv_avx512_vnni_kernel();
+// Every variant this build and CPU can run, the reference first.
+std::vector<const QConvKernel*> qconv_kernels();
+// The variant used by the runtime, chosen once: the best the CPU has
+// (avx512vnni, then avx2, then ref); the environment variable PACTQ_ISA=avx2
+// caps it at AVX2, PACTQ_ISA=ref forces the reference.
 const QConvKernel& qconv_kernel();
 
 // ------------------------------------------------------------ float conv
@@ -134,6 +139,8 @@ void fconv_rows_ref(const PackedFConv& p, const void* in, bool in_codes, float i
                     const Epilogue& e, void* out, int oh_begin, int oh_end);
 // nullptr when AVX2 is unavailable.
 FConvRowsFn fconv_rows_avx2();
+// nullptr when the AVX-512 kernels are unavailable (same test as qconv).
+FConvRowsFn fconv_rows_avx512();
 // The variant in use (same selection rule as qconv_kernel()).
 FConvRowsFn fconv_rows_kernel();
 

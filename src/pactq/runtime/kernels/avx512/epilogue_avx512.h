@@ -1,0 +1,57 @@
+// The fused conv epilogue for 16 output channels in one zmm, shared by the
+// AVX-512 kernels; bit-identical to the scalar epilogue_store (mul then add,
+// no FMA: include it only from files compiled with -ffp-contract=off).
+#pragma once
+#include <immintrin.h>
+
+#include "pactq/runtime/kernels/kernels.h"
+
+namespace pactq::rt::kernels {
+
+// Epilogue for 16 channels c0.. of one pixel (acc: the int32 sums converted to
+// float, or the float dot products); `valid` (a lane mask) says which
+// exist (the last block of a group may be partial).
+static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int c0,
+                              __mmask16 valid, void* out, size_t idx) {
+  __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, e.scale + c0), acc);
+  y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(valid, e.bias + c0));
+  if (e.res) {
+    const int rc0 = c0 - e.res_pad;
+    __m512 r;
+    if (valid == 0xffff && rc0 >= 0 && rc0 + 16 <= e.res_c) {
+      const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+                         static_cast<size_t>(ow) * e.res_stride) *
+                            e.res_c +
+                        rc0;
+      if (e.res_codes) {
+        const __m128i b = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(e.res) + ri));
+        r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(e.res_scale));
+      } else {
+        r = _mm512_loadu_ps(static_cast<const float*>(e.res) + ri);
+      }
+    } else {
+      alignas(64) float tmp[16] = {};
+      for (int i = 0; i < 16; ++i)
+        if (valid >> i & 1) tmp[i] = residual_value(e, oh, ow, c0 + i);
+      r = _mm512_load_ps(tmp);
+    }
+    y = _mm512_add_ps(y, r);
+  }
+  if (e.out_codes) {
+    __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(e.inv));
+    t = _mm512_max_ps(t, _mm512_setzero_ps());  // NaN -> 0 (max returns the 2nd operand)
+    t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(e.n_out)));
+    t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128i v = _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(t));
+    _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, valid, v);
+  } else {
+    if (e.act != FloatAct::kNone) {
+      y = _mm512_max_ps(y, _mm512_setzero_ps());
+      if (e.act == FloatAct::kClip) y = _mm512_min_ps(y, _mm512_set1_ps(e.alpha));
+    }
+    _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid, y);
+  }
+}
+
+}  // namespace pactq::rt::kernels

@@ -1,0 +1,190 @@
+// AVX-512 VNNI quantized conv (NHWC, indirect: no im2col buffer).
+//
+// Same K order as the AVX2 variant: tap (kh, kw) major, then input channels
+// in quads of 4 (cin_g rounded up to a multiple of 4, padded weight lanes 0).
+// One zmm of packed weights holds 16 output channels x 4 K values; the 4
+// activation bytes of a quad are broadcast and `vpdpbusd` adds the 4 u8 x s8
+// products of each channel straight into its int32 lane: no int16 stage, no
+// saturation, no widening. Register block: MR output pixels along the row
+// x NB (1 or 2) blocks of 16 channels (run_mode picks MR); pixels past the row
+// end read the zero pixel and are not stored.
+//
+// Weight operand (pack time, by wbits):
+//  mode 1 (wbits <= 7): 2q - n_w fits int8; acc = sum (2q - n_w) a.
+//  mode 2 (wbits == 8): 2q - 255 does not fit int8, but 2q - 255 =
+//    2 (q - 128) + 1, so acc = 2 sum (q - 128) a + sum a; the activation sum
+//    comes from one more vpdpbusd per pixel against a ones vector whose lanes
+//    past cin_g are 0 (the bytes read there belong to the next pixel).
+// The epilogue is bit-identical to the scalar epilogue_store (mul then add,
+// no FMA; the file is compiled with -ffp-contract=off).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "pactq/runtime/kernels/avx512/epilogue_avx512.h"
+#include "pactq/runtime/kernels/kernels.h"
+
+namespace pactq::rt::kernels {
+namespace {
+
+constexpr int kLanes = 16;  // output channels per zmm
+
+void pack_vnni(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
+  p->g = g;
+  p->wbits = wbits;
+  p->n_w = (1 << wbits) - 1;
+  p->a_max = a_max;
+  p->mode = p->n_w <= 127 ? 1 : 2;
+  p->i16_steps = 0;
+  const int cq = (g.cin_g + 3) / 4;
+  p->cq = cq;
+  const int taps = g.kh * g.kw;
+  const int nb = (g.cout_g + kLanes - 1) / kLanes;
+  const size_t steps = static_cast<size_t>(taps) * cq;
+  const size_t blocks = static_cast<size_t>(g.groups) * nb;
+  p->w8.assign(blocks * steps * 64, 0);
+  p->w16.clear();
+  for (int grp = 0; grp < g.groups; ++grp)
+    for (int j = 0; j < g.cout_g; ++j) {
+      const int oc = grp * g.cout_g + j;
+      const size_t blk = static_cast<size_t>(grp) * nb + j / kLanes;
+      const int lane = j % kLanes;
+      for (int ci = 0; ci < g.cin_g; ++ci)
+        for (int t = 0; t < taps; ++t) {
+          const int q = codes[(static_cast<size_t>(oc) * g.cin_g + ci) * taps + t];
+          const int w = p->mode == 1 ? 2 * q - p->n_w : q - 128;
+          const size_t step = static_cast<size_t>(t) * cq + ci / 4;
+          p->w8[(blk * steps + step) * 64 + lane * 4 + ci % 4] = static_cast<int8_t>(w);
+        }
+    }
+  p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
+}
+
+inline int32_t load_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// MR pixels (oh, ow0..ow0+MR-1; those >= out_w are computed on zeros and
+// dropped) x NB blocks of 16 channels (ob0..) of group `grp`.
+template <int NB, int kMR, bool kWide>
+inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
+                  int ob0, int oh, int ow0) {
+  const ConvGeom& g = p.g;
+  const int cq = p.cq;
+  const int nb = (g.cout_g + kLanes - 1) / kLanes;
+  const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
+  const uint8_t* zeros = p.zeros.data();
+  const size_t goff = static_cast<size_t>(grp) * g.cin_g;
+  const int8_t* w[NB];
+  for (int b = 0; b < NB; ++b)
+    w[b] = p.w8.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 64;
+
+  __m512i acc[kMR][NB];
+  __m512i asum[kMR];  // mode 2 only: sum of activations per pixel
+  for (int i = 0; i < kMR; ++i) {
+    for (int b = 0; b < NB; ++b) acc[i][b] = _mm512_setzero_si512();
+    asum[i] = _mm512_setzero_si512();
+  }
+  // mode 2: ones in the byte lanes of real input channels.
+  const __m512i ones_full = _mm512_set1_epi8(1);
+  const int tail = g.cin_g % 4;
+  const __m512i ones_tail = _mm512_set1_epi32(tail == 0 ? 0x01010101 : (1 << (8 * tail)) / 255);
+
+  for (int r = 0; r < g.kh; ++r) {
+    const int ih = oh * g.sh - g.ph + r;
+    const bool row_ok = ih >= 0 && ih < g.in_h;
+    for (int s = 0; s < g.kw; ++s) {
+      const uint8_t* px[kMR];
+      const int iw0 = ow0 * g.sw - g.pw + s;
+      if (row_ok && iw0 >= 0 && ow0 + kMR <= g.out_w && iw0 + (kMR - 1) * g.sw < g.in_w) {
+        // Interior (the common case): evenly spaced pixels, no per-pixel checks.
+        const uint8_t* p0 = in + (static_cast<size_t>(ih) * g.in_w + iw0) * g.in_c + goff;
+        const size_t step = static_cast<size_t>(g.sw) * g.in_c;
+        for (int i = 0; i < kMR; ++i) px[i] = p0 + i * step;
+      } else {
+        for (int i = 0; i < kMR; ++i) {
+          const int ow = ow0 + i;
+          const int iw = ow * g.sw - g.pw + s;
+          px[i] = (row_ok && ow < g.out_w && iw >= 0 && iw < g.in_w)
+                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
+                      : zeros;
+        }
+      }
+      for (int q = 0; q < cq; ++q) {
+        __m512i wv[NB];
+        for (int b = 0; b < NB; ++b) {
+          wv[b] = _mm512_loadu_si512(w[b]);
+          w[b] += 64;
+        }
+        const __m512i ones = (kWide && q == cq - 1) ? ones_tail : ones_full;
+        for (int i = 0; i < kMR; ++i) {
+          const __m512i a = _mm512_set1_epi32(load_quad(px[i] + 4 * q));
+          for (int b = 0; b < NB; ++b) acc[i][b] = _mm512_dpbusd_epi32(acc[i][b], a, wv[b]);
+          if (kWide) asum[i] = _mm512_dpbusd_epi32(asum[i], a, ones);
+        }
+      }
+    }
+  }
+
+  const int pixels = g.out_w - ow0 < kMR ? g.out_w - ow0 : kMR;
+  for (int b = 0; b < NB; ++b) {
+    const int j0 = (ob0 + b) * kLanes;
+    const int c0 = grp * g.cout_g + j0;
+    const int valid = g.cout_g - j0 < kLanes ? g.cout_g - j0 : kLanes;
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
+    for (int i = 0; i < pixels; ++i) {
+      const int ow = ow0 + i;
+      const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
+      __m512i v = acc[i][b];
+      if (kWide) v = _mm512_add_epi32(_mm512_slli_epi32(v, 1), asum[i]);
+      epilogue16(e, _mm512_cvtepi32_ps(v), oh, ow, c0, mask, out, idx);
+    }
+  }
+}
+
+// MR x NB: 8 x 2 blocks give 16 independent vpdpbusd chains; a lone 16-channel
+// block takes 16 pixels (when the row is that wide) for the same reason: with
+// 8 chains the instruction's latency, not its throughput, would limit it.
+template <bool kWide>
+void run_mode(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
+              int oh1) {
+  const ConvGeom& g = p.g;
+  const int nb = (g.cout_g + kLanes - 1) / kLanes;
+  const bool wide_rows = g.out_w >= 16;
+  for (int oh = oh0; oh < oh1; ++oh)
+    for (int grp = 0; grp < g.groups; ++grp) {
+      int ob = 0;
+      for (; ob + 2 <= nb; ob += 2)
+        for (int ow = 0; ow < g.out_w; ow += 8) block<2, 8, kWide>(p, in, e, out, grp, ob, oh, ow);
+      if (ob < nb) {
+        if (wide_rows) {
+          constexpr int mr = kWide ? 12 : 16;  // wide mode also keeps MR activation sums
+          for (int ow = 0; ow < g.out_w; ow += mr)
+            block<1, mr, kWide>(p, in, e, out, grp, ob, oh, ow);
+        } else {
+          for (int ow = 0; ow < g.out_w; ow += 8)
+            block<1, 8, kWide>(p, in, e, out, grp, ob, oh, ow);
+        }
+      }
+    }
+}
+
+void run_vnni(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
+              int oh1) {
+  if (p.mode == 1) {
+    run_mode<false>(p, in, e, out, oh0, oh1);
+  } else {
+    run_mode<true>(p, in, e, out, oh0, oh1);
+  }
+}
+
+}  // namespace
+
+const QConvKernel& qconv_avx512_vnni_kernel_impl() {
+  static const QConvKernel k{"avx512vnni", pack_vnni, run_vnni};
+  return k;
+}
+
+}  // namespace pactq::rt::kernels
