@@ -129,94 +129,114 @@ void BM_FConvAvx512(benchmark::State& s) {
 }
 
 // Peak throughput of the multiply instructions on one core, the way a conv
-// inner loop uses them: acc = op(acc, a, w) with kChains independent
-// accumulators that stay in registers (10 + 2 operands fit AVX2's 16 ymm), so
-// only the execution ports limit it. Ops are counted like the conv's: 2 per
-// multiply-accumulate. The empty asm statements keep the compiler from
-// hoisting the loop-invariant products out of the loop.
-constexpr int kChains = 10;
-constexpr int kInner = 1024;
-#define PACTQ_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+// inner loop uses them: independent accumulator chains (10 or 12, enough to
+// cover the instruction's latency), operands in registers, so only the
+// execution ports limit it. Ops are counted like the conv's: 2 per
+// multiply-accumulate. Written in inline asm: with intrinsics the compiler
+// merges identical products (this benchmark once measured vpaddw) or drops
+// the loop. The register values are irrelevant to the timing.
+constexpr long kInner = 1024;
 
-__attribute__((target("avx2"))) void BM_PeakMaddubsAvx2(benchmark::State& state) {
-  if (!__builtin_cpu_supports("avx2")) {
-    state.SkipWithError("no AVX2");
-    return;
+bool run_peak(benchmark::State& state, bool supported, double ops_per_inner, const char* counter,
+              void (*loop)(long)) {
+  if (!supported) {
+    state.SkipWithError("instruction not available on this CPU");
+    return false;
   }
-  __m256i a = _mm256_set1_epi8(3), w = _mm256_set1_epi8(-2);
-#define PACTQ_DECL(i) __m256i r##i = _mm256_setzero_si256();
-  PACTQ_CHAINS(PACTQ_DECL)
-#undef PACTQ_DECL
-  for (auto _ : state) {
-    for (int n = 0; n < kInner; ++n) {
-      asm volatile("" : "+x"(a), "+x"(w));
-#define PACTQ_STEP(i) r##i = _mm256_add_epi16(r##i, _mm256_maddubs_epi16(a, w));
-      PACTQ_CHAINS(PACTQ_STEP)
-#undef PACTQ_STEP
-    }
-#define PACTQ_USE(i) benchmark::DoNotOptimize(r##i);
-    PACTQ_CHAINS(PACTQ_USE)
-#undef PACTQ_USE
-  }
-  // 32 u8 x s8 products per instruction (summed in pairs into int16).
-  state.counters["GOPS"] =
-      benchmark::Counter(64.0 * kChains * kInner, benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
+  for (auto _ : state) loop(kInner);
+  state.counters[counter] = benchmark::Counter(
+      ops_per_inner * kInner, benchmark::Counter::kIsIterationInvariantRate,
+      benchmark::Counter::kIs1000);
+  return true;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void BM_PeakDpbusdAvx512(
-    benchmark::State& state) {
-  if (k::qconv_avx512_vnni_kernel() == nullptr) {
-    state.SkipWithError("no AVX-512 VNNI");
-    return;
+// 10 chains of acc += maddubs(acc, w): 32 u8 x s8 products per instruction.
+void maddubs_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+          "vpmaddubsw %%ymm15, %%ymm0, %%ymm10\n\t"
+          "vpaddw %%ymm10, %%ymm0, %%ymm0\n\t"
+          "vpmaddubsw %%ymm15, %%ymm1, %%ymm11\n\t"
+          "vpaddw %%ymm11, %%ymm1, %%ymm1\n\t"
+          "vpmaddubsw %%ymm15, %%ymm2, %%ymm12\n\t"
+          "vpaddw %%ymm12, %%ymm2, %%ymm2\n\t"
+          "vpmaddubsw %%ymm15, %%ymm3, %%ymm13\n\t"
+          "vpaddw %%ymm13, %%ymm3, %%ymm3\n\t"
+          "vpmaddubsw %%ymm15, %%ymm4, %%ymm14\n\t"
+          "vpaddw %%ymm14, %%ymm4, %%ymm4\n\t"
+          "vpmaddubsw %%ymm15, %%ymm5, %%ymm10\n\t"
+          "vpaddw %%ymm10, %%ymm5, %%ymm5\n\t"
+          "vpmaddubsw %%ymm15, %%ymm6, %%ymm11\n\t"
+          "vpaddw %%ymm11, %%ymm6, %%ymm6\n\t"
+          "vpmaddubsw %%ymm15, %%ymm7, %%ymm12\n\t"
+          "vpaddw %%ymm12, %%ymm7, %%ymm7\n\t"
+          "vpmaddubsw %%ymm15, %%ymm8, %%ymm13\n\t"
+          "vpaddw %%ymm13, %%ymm8, %%ymm8\n\t"
+          "vpmaddubsw %%ymm15, %%ymm9, %%ymm14\n\t"
+          "vpaddw %%ymm14, %%ymm9, %%ymm9\n\t"
+          :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14");
   }
-  __m512i a = _mm512_set1_epi8(3), w = _mm512_set1_epi8(-2);
-#define PACTQ_DECL(i) __m512i r##i = _mm512_setzero_si512();
-  PACTQ_CHAINS(PACTQ_DECL)
-#undef PACTQ_DECL
-  for (auto _ : state) {
-    for (int n = 0; n < kInner; ++n) {
-      asm volatile("" : "+v"(a), "+v"(w));
-#define PACTQ_STEP(i) r##i = _mm512_dpbusd_epi32(r##i, a, w);
-      PACTQ_CHAINS(PACTQ_STEP)
-#undef PACTQ_STEP
-    }
-#define PACTQ_USE(i) benchmark::DoNotOptimize(r##i);
-    PACTQ_CHAINS(PACTQ_USE)
-#undef PACTQ_USE
-  }
-  // 64 u8 x s8 products per instruction, accumulated into int32.
-  state.counters["GOPS"] =
-      benchmark::Counter(128.0 * kChains * kInner, benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
 }
 
-// The fp32 baseline's instruction (oneDNN uses it on an AVX-512 CPU).
-__attribute__((target("avx512f"))) void BM_PeakFmaAvx512(benchmark::State& state) {
-  if (!__builtin_cpu_supports("avx512f")) {
-    state.SkipWithError("no AVX-512");
-    return;
+// 12 chains of acc = dpbusd(acc, a, w): 64 u8 x s8 products into int32.
+void dpbusd_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm0\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm1\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm2\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm3\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm4\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm5\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm6\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm7\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm8\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm9\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm10\n\t"
+          "vpdpbusd %%zmm15, %%zmm14, %%zmm11\n\t"
+          :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11");
   }
-  __m512 a = _mm512_set1_ps(1.0001f), w = _mm512_set1_ps(0.9999f);
-#define PACTQ_DECL(i) __m512 r##i = _mm512_setzero_ps();
-  PACTQ_CHAINS(PACTQ_DECL)
-#undef PACTQ_DECL
-  for (auto _ : state) {
-    for (int n = 0; n < kInner; ++n) {
-      asm volatile("" : "+v"(a), "+v"(w));
-#define PACTQ_STEP(i) r##i = _mm512_fmadd_ps(r##i, a, w);
-      PACTQ_CHAINS(PACTQ_STEP)
-#undef PACTQ_STEP
-    }
-#define PACTQ_USE(i) benchmark::DoNotOptimize(r##i);
-    PACTQ_CHAINS(PACTQ_USE)
-#undef PACTQ_USE
-  }
-  state.counters["GFLOPS"] =
-      benchmark::Counter(32.0 * kChains * kInner, benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
 }
-#undef PACTQ_CHAINS
+
+// 12 chains of acc = fma(a, w, acc) on 16 floats: the fp32 baseline's
+// instruction (oneDNN uses it on an AVX-512 CPU).
+void fma512_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm0\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm1\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm2\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm3\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm4\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm5\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm6\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm7\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm8\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm9\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm10\n\t"
+          "vfmadd231ps %%zmm15, %%zmm14, %%zmm11\n\t"
+          :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11");
+  }
+}
+
+void BM_PeakMaddubsAvx2(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", maddubs_loop);
+}
+void BM_PeakDpbusdAvx512(benchmark::State& state) {
+  run_peak(state, k::qconv_avx512_vnni_kernel() != nullptr, 128.0 * 12, "GOPS", dpbusd_loop);
+}
+void BM_PeakFmaAvx512(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx512f"), 32.0 * 12, "GFLOPS", fma512_loop);
+}
 
 void qconv_args(benchmark::internal::Benchmark* b) {
   for (int s = 0; s < 5; ++s) {
