@@ -1,11 +1,48 @@
-// The float conv compiled for AVX2 (same source as the reference: bit-identical).
-#include "pactq/runtime/kernels/fconv_impl.h"
+// AVX2 float conv (fp first/last layers): the blocked body of
+// fconv_blocked.h with 4 pixels x 16 channels (8 ymm accumulators).
+#include <immintrin.h>
+
+#include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
+#include "pactq/runtime/kernels/fconv_blocked.h"
 
 namespace pactq::rt::kernels {
+namespace {
+
+struct V256 {
+  using Reg = __m256;
+  static constexpr int kLanes = 8;
+  static Reg zero() { return _mm256_setzero_ps(); }
+  static Reg set1(float x) { return _mm256_set1_ps(x); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static Reg load(const float* p, int valid) {
+    if (valid >= 8) return _mm256_loadu_ps(p);
+    // Lane k is loaded when k < valid (sign bit of the mask lane set).
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), lanes);
+    return _mm256_maskload_ps(p, m);
+  }
+  static void store(const Epilogue& e, Reg acc, int oh, int ow, int c0, int valid, void* out,
+                    size_t idx) {
+    if (valid >= 8) {
+      epilogue8(e, acc, oh, ow, c0, out, idx);
+      return;
+    }
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, acc);
+    for (int k = 0; k < valid; ++k) epilogue_store(e, tmp[k], oh, ow, c0 + k, out, idx + k);
+  }
+};
+
+}  // namespace
 
 void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                           const Epilogue& e, void* out, int oh_begin, int oh_end) {
-  fconv_rows_impl(p, in, in_codes, in_scale, e, out, oh_begin, oh_end);
+  if (in_codes) {
+    fconv_blocked_rows<V256, 4, 2, true>(p, in, in_scale, e, out, oh_begin, oh_end);
+  } else {
+    fconv_blocked_rows<V256, 4, 2, false>(p, in, in_scale, e, out, oh_begin, oh_end);
+  }
 }
 
 }  // namespace pactq::rt::kernels

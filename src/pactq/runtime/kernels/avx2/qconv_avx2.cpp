@@ -26,6 +26,7 @@
 
 #include <cstring>
 
+#include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -82,51 +83,6 @@ inline int32_t load_quad(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-// Vector epilogue for 8 consecutive output channels c0..c0+7 of one pixel.
-inline void epilogue8(const Epilogue& e, __m256i acc, int oh, int ow, int c0, void* out,
-                      size_t idx) {
-  __m256 y = _mm256_mul_ps(_mm256_loadu_ps(e.scale + c0), _mm256_cvtepi32_ps(acc));
-  y = _mm256_add_ps(y, _mm256_loadu_ps(e.bias + c0));
-  if (e.res) {
-    const int rc0 = c0 - e.res_pad;
-    __m256 r;
-    if (rc0 >= 0 && rc0 + 8 <= e.res_c) {
-      const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
-                         static_cast<size_t>(ow) * e.res_stride) *
-                            e.res_c +
-                        rc0;
-      if (e.res_codes) {
-        const __m128i b = _mm_loadl_epi64(
-            reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(e.res) + ri));
-        r = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), _mm256_set1_ps(e.res_scale));
-      } else {
-        r = _mm256_loadu_ps(static_cast<const float*>(e.res) + ri);
-      }
-    } else {
-      alignas(32) float tmp[8];
-      for (int i = 0; i < 8; ++i) tmp[i] = residual_value(e, oh, ow, c0 + i);
-      r = _mm256_load_ps(tmp);
-    }
-    y = _mm256_add_ps(y, r);
-  }
-  if (e.out_codes) {
-    __m256 t = _mm256_mul_ps(y, _mm256_set1_ps(e.inv));
-    t = _mm256_max_ps(t, _mm256_setzero_ps());
-    t = _mm256_min_ps(t, _mm256_set1_ps(static_cast<float>(e.n_out)));
-    t = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256i v = _mm256_cvttps_epi32(t);
-    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + idx),
-                     _mm_packus_epi16(w, w));
-  } else {
-    if (e.act != FloatAct::kNone) {
-      y = _mm256_max_ps(y, _mm256_setzero_ps());
-      if (e.act == FloatAct::kClip) y = _mm256_min_ps(y, _mm256_set1_ps(e.alpha));
-    }
-    _mm256_storeu_ps(static_cast<float*>(out) + idx, y);
-  }
 }
 
 // Computes MR pixels (oh, ow0..ow0+MR-1) x NB blocks of 8 channels (ob0..ob0+NB-1)
@@ -238,7 +194,7 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
       const int ow = ow0 + i;
       const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
       if (valid == 8) {
-        epilogue8(e, acc32[i][b], oh, ow, c0, out, idx);
+        epilogue8(e, _mm256_cvtepi32_ps(acc32[i][b]), oh, ow, c0, out, idx);
       } else {
         alignas(32) int32_t tmp[8];
         _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc32[i][b]);

@@ -1,0 +1,92 @@
+// Register-blocked float conv body shared by the SIMD variants
+// (avx2/fconv_avx2.cpp, avx512/fconv_avx512.cpp), written once over a small
+// vector-traits type V:
+//   V::Reg, V::kLanes, V::zero(), V::set1(float), V::add(a, b), V::mul(a, b),
+//   V::load(const float* p, int valid)  (lanes >= valid read as 0),
+//   V::store(e, acc, oh, ow, c0, valid, out, idx)  (the fused epilogue).
+// A block is MR output pixels along a row x NB vectors of output channels,
+// accumulated in registers; the weights of one (tap, input channel) are loaded
+// once per block. Per output element the operations are exactly the
+// reference's (fconv_impl.h): taps r, s, then input channels, acc = acc + x * w
+// as a multiply then an add (no FMA: compile with -ffp-contract=off), so the
+// results are bit-identical. A tap outside the image, or a pixel past the row
+// end, reads a zero pixel: acc + 0 * w == acc for finite weights, the same as
+// the reference's skipping it.
+#pragma once
+
+#include <type_traits>
+#include <vector>
+
+#include "pactq/runtime/kernels/kernels.h"
+
+namespace pactq::rt::kernels {
+
+template <class V, int MR, int NB, bool kCodes>
+static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, float in_scale,
+                                      const Epilogue& e, void* out, int oh0, int oh1) {
+  using Elem = std::conditional_t<kCodes, uint8_t, float>;
+  using Reg = typename V::Reg;
+  constexpr int kBlockC = NB * V::kLanes;
+  const ConvGeom& g = p.g;
+  const size_t taps = static_cast<size_t>(g.kh) * g.kw;
+  const std::vector<Elem> zeros(static_cast<size_t>(g.cin_g), Elem{0});
+  const Elem* src = static_cast<const Elem*>(in);
+  for (int oh = oh0; oh < oh1; ++oh)
+    for (int grp = 0; grp < g.groups; ++grp)
+      for (int j0 = 0; j0 < g.cout_g; j0 += kBlockC)
+        for (int ow0 = 0; ow0 < g.out_w; ow0 += MR) {
+          Reg acc[MR][NB];
+          for (int i = 0; i < MR; ++i)
+            for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
+          for (int r = 0; r < g.kh; ++r) {
+            const int ih = oh * g.sh - g.ph + r;
+            const bool row_ok = ih >= 0 && ih < g.in_h;
+            for (int s = 0; s < g.kw; ++s) {
+              const Elem* px[MR];
+              for (int i = 0; i < MR; ++i) {
+                const int ow = ow0 + i;
+                const int iw = ow * g.sw - g.pw + s;
+                px[i] = (row_ok && ow < g.out_w && iw >= 0 && iw < g.in_w)
+                            ? src + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c +
+                                  static_cast<size_t>(grp) * g.cin_g
+                            : zeros.data();
+              }
+              const float* w =
+                  p.w.data() +
+                  ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
+                   g.cin_g) *
+                      g.cout_g +
+                  j0;
+              for (int ci = 0; ci < g.cin_g; ++ci) {
+                Reg wv[NB];
+                for (int b = 0; b < NB; ++b)
+                  wv[b] = V::load(w + static_cast<size_t>(ci) * g.cout_g + b * V::kLanes,
+                                  g.cout_g - j0 - b * V::kLanes);
+                for (int i = 0; i < MR; ++i) {
+                  float xs;
+                  if constexpr (kCodes) {
+                    xs = static_cast<float>(px[i][ci]) * in_scale;
+                  } else {
+                    xs = px[i][ci];
+                  }
+                  const Reg x = V::set1(xs);
+                  for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
+                }
+              }
+            }
+          }
+          const int pixels = g.out_w - ow0 < MR ? g.out_w - ow0 : MR;
+          for (int b = 0; b < NB; ++b) {
+            const int jb = j0 + b * V::kLanes;
+            if (jb >= g.cout_g) break;
+            const int valid = g.cout_g - jb < V::kLanes ? g.cout_g - jb : V::kLanes;
+            const int c0 = grp * g.cout_g + jb;
+            for (int i = 0; i < pixels; ++i) {
+              const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow0 + i) * g.out_c + c0;
+              V::store(e, acc[i][b], oh, ow0 + i, c0, valid, out, idx);
+            }
+          }
+        }
+}
+
+}  // namespace pactq::rt::kernels
