@@ -1,7 +1,6 @@
-// Float conv body shared by the ISA variants (ref/fconv.cpp, avx2/fconv_avx2.cpp):
-// compiled once per ISA; the per-element operation order is fixed (taps r, s,
-// then input channels; vectorised only across output channels, no FMA), so
-// every variant is bit-identical.
+// Float conv reference body (ref/fconv.cpp): the per-element operation order
+// (taps r, s, then input channels; acc = acc + x * w, no FMA) that every SIMD
+// variant (fconv_blocked.h) reproduces bit for bit.
 #pragma once
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Float conv (fp first/last layers). One implementation for every ISA: the
-// inner loop runs over contiguous output channels and auto-vectorises.
+// Float conv (fp first/last layers): packing and the scalar reference that
+// the AVX2 / AVX-512 variants are tested against.
 #include <algorithm>
 
 #include "pactq/runtime/kernels/fconv_impl.h"
