@@ -40,17 +40,10 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
             for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
           for (int r = 0; r < g.kh; ++r) {
             const int ih = oh * g.sh - g.ph + r;
-            const bool row_ok = ih >= 0 && ih < g.in_h;
             for (int s = 0; s < g.kw; ++s) {
               const Elem* px[MR];
-              for (int i = 0; i < MR; ++i) {
-                const int ow = ow0 + i;
-                const int iw = ow * g.sw - g.pw + s;
-                px[i] = (row_ok && ow < g.out_w && iw >= 0 && iw < g.in_w)
-                            ? src + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c +
-                                  static_cast<size_t>(grp) * g.cin_g
-                            : zeros.data();
-              }
+              tap_pixels<MR>(g, src, ih, ow0, s, static_cast<size_t>(grp) * g.cin_g, zeros.data(),
+                             px);
               const float* w =
                   p.w.data() +
                   ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *

@@ -88,6 +88,29 @@ static inline void epilogue_store(const Epilogue& e, float acc, int oh, int ow, 
   }
 }
 
+// The input pixels that MR consecutive outputs (ow0.. of the row whose kernel
+// row r reads input row ih) read at kernel column s, for the blocked SIMD
+// kernels: a tap outside the image, or an output past the row end, gets the
+// `zeros` pixel. Interior blocks (the common case) skip the per-pixel checks.
+template <int MR, class T>
+static inline void tap_pixels(const ConvGeom& g, const T* in, int ih, int ow0, int s, size_t goff,
+                              const T* zeros, const T* (&px)[MR]) {
+  const bool row_ok = ih >= 0 && ih < g.in_h;
+  const int iw0 = ow0 * g.sw - g.pw + s;
+  if (row_ok && iw0 >= 0 && ow0 + MR <= g.out_w && iw0 + (MR - 1) * g.sw < g.in_w) {
+    const T* p0 = in + (static_cast<size_t>(ih) * g.in_w + iw0) * g.in_c + goff;
+    const size_t step = static_cast<size_t>(g.sw) * g.in_c;
+    for (int i = 0; i < MR; ++i) px[i] = p0 + i * step;
+    return;
+  }
+  for (int i = 0; i < MR; ++i) {
+    const int iw = iw0 + i * g.sw;
+    px[i] = (row_ok && ow0 + i < g.out_w && iw >= 0 && iw < g.in_w)
+                ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
+                : zeros;
+  }
+}
+
 // ------------------------------------------------------------ quantized conv
 // Integer conv over unsigned activation codes (0..a_max) with weight codes
 // q (0..n_w): acc = sum (2q - n_w) * a, padding contributes a = 0.

@@ -112,15 +112,9 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
     int cnt = 0;
     for (int r = 0; r < g.kh; ++r) {
       const int ih = oh * g.sh - g.ph + r;
-      const bool row_ok = ih >= 0 && ih < g.in_h;
       for (int s = 0; s < g.kw; ++s) {
         const uint8_t* px[MR];
-        for (int i = 0; i < MR; ++i) {
-          const int iw = (ow0 + i) * g.sw - g.pw + s;
-          px[i] = (row_ok && iw >= 0 && iw < g.in_w)
-                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
-                      : zeros;
-        }
+        tap_pixels<MR>(g, in, ih, ow0, s, goff, zeros, px);
         for (int q = 0; q < cq; ++q) {
           __m256i wv[NB];
           for (int b = 0; b < NB; ++b) {
@@ -154,15 +148,9 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
       w[b] = p.w16.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 32;
     for (int r = 0; r < g.kh; ++r) {
       const int ih = oh * g.sh - g.ph + r;
-      const bool row_ok = ih >= 0 && ih < g.in_h;
       for (int s = 0; s < g.kw; ++s) {
         const uint8_t* px[MR];
-        for (int i = 0; i < MR; ++i) {
-          const int iw = (ow0 + i) * g.sw - g.pw + s;
-          px[i] = (row_ok && iw >= 0 && iw < g.in_w)
-                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
-                      : zeros;
-        }
+        tap_pixels<MR>(g, in, ih, ow0, s, goff, zeros, px);
         for (int q = 0; q < cq; ++q) {
           __m256i w0[NB], w1[NB];
           for (int b = 0; b < NB; ++b) {

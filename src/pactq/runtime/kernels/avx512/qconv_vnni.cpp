@@ -94,24 +94,9 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
 
   for (int r = 0; r < g.kh; ++r) {
     const int ih = oh * g.sh - g.ph + r;
-    const bool row_ok = ih >= 0 && ih < g.in_h;
     for (int s = 0; s < g.kw; ++s) {
       const uint8_t* px[kMR];
-      const int iw0 = ow0 * g.sw - g.pw + s;
-      if (row_ok && iw0 >= 0 && ow0 + kMR <= g.out_w && iw0 + (kMR - 1) * g.sw < g.in_w) {
-        // Interior (the common case): evenly spaced pixels, no per-pixel checks.
-        const uint8_t* p0 = in + (static_cast<size_t>(ih) * g.in_w + iw0) * g.in_c + goff;
-        const size_t step = static_cast<size_t>(g.sw) * g.in_c;
-        for (int i = 0; i < kMR; ++i) px[i] = p0 + i * step;
-      } else {
-        for (int i = 0; i < kMR; ++i) {
-          const int ow = ow0 + i;
-          const int iw = ow * g.sw - g.pw + s;
-          px[i] = (row_ok && ow < g.out_w && iw >= 0 && iw < g.in_w)
-                      ? in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c + goff
-                      : zeros;
-        }
-      }
+      tap_pixels<kMR>(g, in, ih, ow0, s, goff, zeros, px);
       for (int q = 0; q < cq; ++q) {
         __m512i wv[NB];
         for (int b = 0; b < NB; ++b) {
