@@ -1,6 +1,8 @@
-// Exporter: every zoo model exports, loads and matches LibTorch; trained
-// LeNet-5 and ResNet20 agree with the fake-quantized model on real data; the
-// ResNet20 W4/A4 file is at most 1/6 of the fp32 weights; errors name files.
+// Exporter: every zoo model exports, loads and matches LibTorch; the runtime
+// matches the deploy-exact reference executor bit for bit on the integer path;
+// trained LeNet-5 and ResNet20 agree with the fake-quantized model on real
+// data; the ResNet20 W4/A4 file is at most 1/6 of the fp32 weights; errors
+// name files.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -13,10 +15,12 @@
 #include <iterator>
 
 #include "pactq/export/exporter.h"
+#include "pactq/export/reference_executor.h"
 #include "pactq/models/registry.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/runtime/model.h"
+#include "pactq/runtime/writer.h"
 #include "pactq/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -155,6 +159,109 @@ void run_zoo_case(const ZooCase& c) {
   }
 }
 
+// ------------------------------------------------ deploy-exact reference
+
+nn::PrecisionPolicy w2a2() {
+  nn::PrecisionPolicy p;
+  p.wbits = p.abits = 2;
+  return p;
+}
+
+// A zoo model with random weights and calibrated BN/alphas, exported under
+// `policy` and loaded by the runtime, with random pixels.
+struct Exported {
+  export_::ExportPlan plan;
+  rt::Model runtime;
+  at::Tensor pixels;
+};
+
+Exported export_random(models::QuantModel& model, const nn::PrecisionPolicy& policy, int batch,
+                       bool calibrated = false) {
+  policy.apply(model);
+  const models::InputShape in = model.input_shape();
+  if (!calibrated) calibrate(model, at::rand({4, in.channels, in.height, in.width}) * 2 - 1);
+  const std::vector<float> mean(in.channels, 0.45f), std(in.channels, 0.25f);
+  export_::ExportPlan plan = export_::ExportPlan::build(model, mean, std);
+  const std::vector<uint8_t> bytes = plan.serialize({});
+  rt::Model runtime = rt::Model::load_from_memory(bytes.data(), bytes.size(), "random");
+  at::Tensor pixels = at::rand({batch, in.channels, in.height, in.width}).contiguous();
+  return {std::move(plan), std::move(runtime), std::move(pixels)};
+}
+
+// The runtime's value of every node, as the reference executor holds values.
+std::vector<at::Tensor> runtime_values(rt::Model& runtime, const export_::ReferenceExecutor& ref,
+                                       const at::Tensor& pixels) {
+  std::vector<at::Tensor> v;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const rt::NodeOutput o = runtime.debug_output(ref.name(i), pixels.data_ptr<float>(),
+                                                  static_cast<int>(pixels.size(0)));
+    const at::Tensor t =
+        o.codes ? at::tensor(std::vector<float>(o.code_values.begin(), o.code_values.end()))
+                : at::tensor(o.values);
+    v.push_back(t.reshape({o.batch, o.channels, o.height, o.width}));
+  }
+  return v;
+}
+
+// Node i of the reference on the runtime's values of its inputs.
+at::Tensor on_runtime_inputs(const export_::ReferenceExecutor& ref, size_t i,
+                             const std::vector<at::Tensor>& mine, const at::Tensor& pixels) {
+  std::vector<at::Tensor> in;
+  if (ref.inputs(i).empty()) in.push_back(pixels);
+  for (size_t j : ref.inputs(i)) in.push_back(mine[j]);
+  return ref.run_node(i, in);
+}
+
+// max |a - b| / max |b|
+double rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+// Runtime vs reference, every node on the runtime's inputs and end to end.
+void check_against_reference(const std::string& model, Exported& e) {
+  const export_::ReferenceExecutor ref(e.plan);
+  const std::vector<at::Tensor> mine = runtime_values(e.runtime, ref, e.pixels);
+  const std::vector<at::Tensor> chain = ref.run(e.pixels);
+  std::vector<std::string> float_path;
+  int64_t codes = 0, float_codes = 0, float_matched = 0, chain_matched = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    SCOPED_TRACE(ref.name(i));
+    const at::Tensor own = on_runtime_inputs(ref, i, mine, e.pixels);
+    ASSERT_EQ(own.sizes(), mine[i].sizes());
+    if (!ref.exact(i)) float_path.push_back(ref.name(i));
+    if (ref.type(i).codes) {
+      const int64_t n = own.numel(), matched = own.eq(mine[i]).sum().item<int64_t>();
+      if (ref.exact(i)) {
+        EXPECT_EQ(matched, n) << "integer-path codes differ from the runtime";
+        codes += n;
+      } else {
+        EXPECT_GE(static_cast<double>(matched) / n, 0.9999) << "float-path codes";
+        float_codes += n;
+        float_matched += matched;
+      }
+      chain_matched += chain[i].eq(mine[i]).sum().item<int64_t>();
+    } else if (ref.exact(i)) {
+      EXPECT_TRUE(at::equal(own, mine[i]))
+          << "float values differ by " << (own - mine[i]).abs().max().item<float>();
+    } else {
+      EXPECT_LT(rel_diff(own, mine[i]), 1e-5);
+    }
+  }
+  // Only the fp first and last weight layers take the float path.
+  ASSERT_EQ(float_path.size(), 2u);
+  EXPECT_EQ(ref.name(ref.output_index()), float_path.back());
+  const at::Tensor logits = ref.logits(e.pixels);
+  const at::Tensor rt_logits = mine[ref.output_index()].reshape(logits.sizes());
+  EXPECT_TRUE(logits.argmax(1).equal(rt_logits.argmax(1)));
+  std::printf(
+      "[export reference] %-56s integer-path codes %lld exact; float path %s, %s: %lld/%lld; "
+      "end to end codes %lld/%lld, logits rel diff %.2e\n",
+      model.c_str(), static_cast<long long>(codes), float_path.front().c_str(),
+      float_path.back().c_str(), static_cast<long long>(float_matched),
+      static_cast<long long>(float_codes), static_cast<long long>(chain_matched),
+      static_cast<long long>(codes + float_codes), rel_diff(logits, rt_logits));
+}
+
 train::TrainConfig lenet_config(const std::string& out, const std::string& bits) {
   train::TrainConfig c;
   c.model = "lenet5";
@@ -183,10 +290,17 @@ export_::VerifyResult export_and_verify(const std::string& checkpoint, const std
               rep.precision.c_str(), rep.file_bytes, static_cast<long long>(rep.fp32_weight_bytes),
               tag.c_str(), v.summary().c_str());
   for (const auto& n : v.per_node) {
-    std::printf("    %-20s codes %.3f%% (%lld)\n", n.node.c_str(),
-                n.compared ? 100.0 * n.matched / n.compared : 100.0,
-                static_cast<long long>(n.compared));
+    std::printf("    %-20s codes %.4f%% vs fake-quant, %.4f%% vs reference (%lld)%s\n",
+                n.node.c_str(), n.match_percent(), n.ref_match_percent(),
+                static_cast<long long>(n.compared), n.ref_exact ? "" : " float path");
+    // The runtime is exact wherever the reference is.
+    if (n.ref_exact) {
+      EXPECT_EQ(n.ref_matched, n.ref_compared) << n.node;
+    }
+    EXPECT_GT(n.ref_compared, 0) << n.node;
   }
+  EXPECT_GE(v.ref_agreement, 99.5);
+  EXPECT_GE(v.ref_code_match, 99.99);
   EXPECT_EQ(v.images, 1000);
   EXPECT_GE(v.agreement, 99.5);
   EXPECT_LE(std::abs(v.torch_top1 - v.runtime_top1), 0.2);
@@ -220,6 +334,212 @@ TEST(ExportZoo, EightBitFirstLastFpActivationsAndFloatModels) {
   for (const char* name : {"lenet5", "resnet20", "svhn7"}) {
     run_zoo_case({name, 0, 2, fp_relu(), 1e-4});
   }
+}
+
+TEST(ExportReference, EveryZooModelMatchesTheRuntimeExactlyW4A4AndW2A2) {
+  for (const std::string& name : models::model_names()) {
+    const bool imagenet = name == "alexnet_bn" || name.rfind("preact_resnet", 0) == 0;
+    at::manual_seed(11);
+    models::ModelOptions mo;
+    mo.num_classes = 10;
+    mo.input_size = name == "alexnet_bn" ? 63 : (imagenet ? 32 : 0);
+    auto model = models::create_model(name, mo);
+    bool calibrated = false;  // the W4/A4 statistics serve W2/A2 too (AlexNet: 2 s each)
+    for (const nn::PrecisionPolicy& policy : {w4a4(), w2a2()}) {
+      SCOPED_TRACE(name + " " + policy.summary());
+      Exported e = export_random(*model, policy, imagenet ? 1 : 2, calibrated);
+      calibrated = true;
+      check_against_reference(name + " " + policy.summary(), e);
+    }
+  }
+}
+
+// The logits (fp last layer, float path; and LeNet-5's 8-bit last layer,
+// integer path) equal the runtime's to 1e-5 relative, a bound that a reference
+// dropping one epilogue term (scale, bias, residual) would miss.
+TEST(ExportReference, LogitsMatchTheRuntimeAndCatchAMissingEpilogueTerm) {
+  for (const auto& [name, rule] :
+       {std::pair{std::string("resnet20"), nn::FirstLastRule::kFullPrecision},
+        std::pair{std::string("lenet5"), nn::FirstLastRule::kEightBit}}) {
+    SCOPED_TRACE(name);
+    at::manual_seed(5);
+    auto model = models::create_model(name, {});
+    Exported e = export_random(*model, w4a4(rule), 4);
+    const export_::ReferenceExecutor ref(e.plan);
+    const std::vector<at::Tensor> mine = runtime_values(e.runtime, ref, e.pixels);
+    const size_t out = ref.output_index();
+    EXPECT_EQ(ref.exact(out), rule == nn::FirstLastRule::kEightBit);  // LeNet-5: codes input
+    const at::Tensor got = on_runtime_inputs(ref, out, mine, e.pixels);
+    EXPECT_LE(rel_diff(got, mine[out]), 1e-5);
+    if (ref.exact(out)) {
+      EXPECT_TRUE(at::equal(got, mine[out]));
+    }
+
+    // The same checks on plans missing one epilogue term fail.
+    std::vector<export_::ExportPlan::Node> nodes;
+    for (const auto& s : e.plan.steps()) nodes.push_back(s.node);
+    auto broken_logits = [&](auto&& edit) {
+      std::vector<export_::ExportPlan::Node> broken = nodes;
+      edit(std::get<rt::LinearNode>(broken.back()));
+      const export_::ReferenceExecutor bad(std::move(broken));
+      return rel_diff(on_runtime_inputs(bad, out, mine, e.pixels), mine[out]);
+    };
+    EXPECT_GT(broken_logits([](rt::LinearNode& n) { n.out_bias.assign(n.out_bias.size(), 0.f); }),
+              1e-3);
+    if (rule == nn::FirstLastRule::kEightBit) {  // the fp layer has no BN: its scale is 1
+      EXPECT_GT(
+          broken_logits([](rt::LinearNode& n) { n.out_scale.assign(n.out_scale.size(), 1.f); }),
+          1e-3);
+    }
+    if (name == "resnet20") {
+      // An integer-path conv with one term dropped gives other codes.
+      const size_t i = ref.index("layer3.2.conv2");
+      for (int term = 0; term < 3; ++term) {
+        std::vector<export_::ExportPlan::Node> broken = nodes;
+        auto& conv = std::get<rt::ConvNode>(broken[i]);
+        if (term == 0) conv.out_scale.assign(conv.out_scale.size(), 1.f);
+        if (term == 1) conv.out_bias.assign(conv.out_bias.size(), 0.f);
+        if (term == 2) conv.residual = rt::Residual{};
+        const export_::ReferenceExecutor bad(std::move(broken));
+        std::vector<at::Tensor> in{mine[ref.inputs(i)[0]]};
+        if (term != 2) in.push_back(mine[ref.inputs(i)[1]]);
+        const at::Tensor codes = bad.run_node(i, in);
+        EXPECT_GT(codes.ne(mine[i]).sum().item<int64_t>(), codes.numel() / 20) << "term " << term;
+      }
+    }
+  }
+}
+
+// Ops and settings the zoo does not export: average pools over codes and
+// floats, add, affine, grouped convs, W8/A8 (partial sums beyond 2^24), a
+// residual into a linear, clip/relu outputs, and a NaN pixel (max pool: NaN
+// never wins).
+TEST(ExportReference, HandBuiltGraphOfEveryOpMatchesTheRuntime) {
+  at::manual_seed(13);
+  auto codes = [](int64_t count, int bits) {
+    const at::Tensor t = at::randint(0, 1 << bits, {count}, at::kByte);
+    return std::vector<uint8_t>(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + count);
+  };
+  auto floats = [](int64_t count, double lo, double hi) {
+    const at::Tensor t = at::rand({count}) * (hi - lo) + lo;
+    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + count);
+  };
+  // A conv whose pre-activations spread over `alpha`: acc ~ sqrt(K) * n_x * n_w / 3.
+  auto conv = [&](const std::string& name, const std::string& in, int cin, int cout, int stride,
+                  int groups, int wbits, double acc_scale, rt::OutputSpec out) {
+    rt::ConvNode n;
+    n.name = name;
+    n.input = in;
+    n.in_channels = cin;
+    n.out_channels = cout;
+    n.kernel_h = n.kernel_w = 3;
+    n.stride_h = n.stride_w = stride;
+    n.pad_h = n.pad_w = 1;
+    n.groups = groups;
+    n.weight = rt::WeightData::Codes(codes(int64_t{cout} * cin / groups * 9, wbits), wbits, 0.7f);
+    n.out_scale = floats(cout, 0.5 / acc_scale, 1.5 / acc_scale);
+    n.out_bias = floats(cout, -0.3, 0.5);
+    n.output = out;
+    return n;
+  };
+  std::vector<export_::ExportPlan::Node> nodes;
+  nodes.push_back(
+      rt::InputNode{"input", 4, 9, 9, {0.4f, 0.5f, 0.45f, 0.5f}, {0.2f, 0.3f, 0.25f, 0.2f}});
+  nodes.push_back(rt::PoolNode{"mpf", "input", true, 3, 3, 2, 2, 1, 1, {}});
+  nodes.push_back(
+      conv("c0", "mpf", 4, 4, 1, 2, 4, 1.0, rt::OutputSpec::Float(rt::FloatAct::kClip, 1.5f)));
+  nodes.push_back(rt::PoolNode{"apf", "c0", false, 3, 3, 1, 1, 1, 1,
+                               rt::OutputSpec::Float(rt::FloatAct::kRelu)});
+  nodes.push_back(rt::AddNode{"add", "mpf", "apf", rt::OutputSpec::Codes(8, 3.f)});
+  nodes.push_back(rt::AffineNode{"affine", "add", floats(4, 0.5, 1.5), floats(4, -0.5, 0.5),
+                                 rt::OutputSpec::Codes(3, 2.f)});
+  nodes.push_back(conv("c1", "affine", 4, 32, 1, 2, 8, std::sqrt(18.0) * 7 * 255 / 3 / 4,
+                       rt::OutputSpec::Codes(8, 4.f)));
+  rt::ConvNode c2 = conv("c2", "c1", 32, 16, 2, 1, 8, std::sqrt(288.0) * 255 * 255 / 3 / 5,
+                         rt::OutputSpec::Codes(5, 5.f));
+  c2.residual = rt::Residual{"affine", 2, 6};
+  nodes.push_back(c2);
+  nodes.push_back(
+      rt::PoolNode{"apc", "c2", false, 2, 2, 1, 1, 1, 1, rt::OutputSpec::Codes(4, 2.f)});
+  nodes.push_back(rt::PoolNode{"mpc", "apc", true, 2, 2, 2, 2, 0, 0, {}});
+  nodes.push_back(rt::GlobalAvgPoolNode{"gap", "c2", rt::OutputSpec::Float()});
+  nodes.push_back(rt::FlattenNode{"flatten", "mpc"});
+  rt::LinearNode fc1;
+  fc1.name = "fc1";
+  fc1.input = "flatten";
+  fc1.in_features = 64;
+  fc1.out_features = 16;
+  fc1.weight = rt::WeightData::Codes(codes(64 * 16, 2), 2, 1.f);
+  fc1.out_scale = floats(16, 0.01, 0.03);
+  fc1.out_bias = floats(16, -0.5, 0.5);
+  fc1.residual = rt::Residual{"gap", 1, 0};
+  fc1.output = rt::OutputSpec::Float(rt::FloatAct::kRelu);
+  nodes.push_back(fc1);
+  rt::LinearNode fc2;
+  fc2.name = "fc2";
+  fc2.input = "fc1";
+  fc2.in_features = 16;
+  fc2.out_features = 10;
+  fc2.weight = rt::WeightData::Float(floats(160, -1, 1));
+  fc2.out_scale = floats(10, 0.5, 1.5);
+  fc2.out_bias = floats(10, -0.1, 0.1);
+  fc2.output = rt::OutputSpec::Float();
+  nodes.push_back(fc2);
+
+  rt::ModelWriter w;
+  for (const auto& n : nodes) std::visit([&](const auto& x) { w.add(x); }, n);
+  const std::vector<uint8_t> bytes = w.serialize(true);
+  rt::Model runtime = rt::Model::load_from_memory(bytes.data(), bytes.size(), "hand-built");
+  const export_::ReferenceExecutor ref(std::move(nodes));
+  at::Tensor pixels = at::rand({3, 4, 9, 9});
+  pixels[0][1][4][4] = NAN;
+  const std::vector<at::Tensor> mine = runtime_values(runtime, ref, pixels);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    SCOPED_TRACE(ref.name(i));
+    const at::Tensor own = on_runtime_inputs(ref, i, mine, pixels);
+    ASSERT_EQ(own.sizes(), mine[i].sizes());
+    EXPECT_EQ(ref.exact(i), ref.name(i) != "c0" && ref.name(i) != "fc2");
+    if (ref.type(i).codes) {
+      EXPECT_GE(std::get<0>(at::_unique(own)).numel(), 3) << "codes should spread";
+      EXPECT_TRUE(at::equal(own, mine[i]))
+          << own.ne(mine[i]).sum().item<int64_t>() << " of " << own.numel() << " codes differ";
+    } else if (ref.exact(i)) {
+      EXPECT_TRUE(
+          own.eq(mine[i]).logical_or(own.isnan().logical_and(mine[i].isnan())).all().item<bool>())
+          << "float values differ";
+    } else {
+      EXPECT_LT(rel_diff(own, mine[i]), 1e-5);
+    }
+    if (ref.name(i) != "input") {
+      EXPECT_FALSE(own.isnan().any().item<bool>());
+    }
+  }
+  const at::Tensor logits = ref.logits(pixels);
+  EXPECT_LT(rel_diff(logits, mine[ref.output_index()].reshape(logits.sizes())), 1e-5);
+}
+
+TEST(ExportReference, BadInputsAreNamed) {
+  at::manual_seed(3);
+  auto model = models::create_model("lenet5", {});
+  Exported e = export_random(*model, w4a4(), 1);
+  const export_::ReferenceExecutor ref(e.plan);
+  const size_t i = ref.index("conv2");
+  try {
+    ref.run_node(i, {});
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& err) {
+    EXPECT_NE(std::string(err.what()).find("conv2"), std::string::npos) << err.what();
+  }
+  std::vector<export_::ExportPlan::Node> nodes;
+  for (const auto& s : e.plan.steps()) nodes.push_back(s.node);
+  std::get<rt::ConvNode>(nodes[i]).input = "nowhere";
+  try {
+    export_::ReferenceExecutor bad(std::move(nodes));
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& err) {
+    EXPECT_NE(std::string(err.what()).find("'nowhere'"), std::string::npos) << err.what();
+  }
+  EXPECT_THROW(ref.index("no-such-node"), std::out_of_range);
 }
 
 TEST(ExportTrained, Lenet5W4A4AndW2A2AgreeWithTheFakeQuantizedModel) {
@@ -289,6 +609,8 @@ TEST(ExportTrained, Resnet20W4A4AndW2A2FineTunesAgreeAndAreSmall) {
       const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
       std::printf("%s", text.c_str());
       EXPECT_NE(text.find("prediction agreement"), std::string::npos);
+      EXPECT_NE(text.find("runtime vs LibTorch deploy-exact reference"), std::string::npos);
+      EXPECT_NE(text.find("=> runtime exact"), std::string::npos);
       EXPECT_NE(text.find("layer3.2.conv2"), std::string::npos);
       EXPECT_NE(text.find("images/s"), std::string::npos);
     }

@@ -1,5 +1,6 @@
 // `pactq export`: a training checkpoint -> a .pqm file for the integer runtime,
-// optionally verified against the fake-quantized LibTorch model on test data.
+// optionally verified on test data against the fake-quantized LibTorch model
+// and the deploy-exact LibTorch reference (export/reference_executor.h).
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
@@ -26,8 +27,10 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train")
       ->required();
   cmd->add_option("-o,--output", args->out, "output .pqm file")->required();
-  cmd->add_option("--verify", args->verify,
-                  "run N test images through LibTorch and the runtime and compare them")
+  cmd->add_option(
+         "--verify", args->verify,
+         "run N test images through the runtime, the fake-quantized LibTorch model and the "
+         "deploy-exact LibTorch reference, and compare them")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--verify-codes", args->verify_codes,
                   "images (of the --verify ones) whose intermediate activation codes are compared")
@@ -46,9 +49,11 @@ void add_export_command(CLI::App& app) {
           export_::verify_checkpoint(args->checkpoint, args->out, args->verify, args->data_dir,
                                      args->verify_codes, args->threads);
       fmt::print("{}\n", v.summary());
+      fmt::print("  {:<24} {:>22} {:>26}\n", "exact codes per node", "vs fake-quant model",
+                 "vs deploy-exact reference");
       for (const auto& n : v.per_node) {
-        fmt::print("  {:<24} codes match {:8.4f}% of {}\n", n.node,
-                   n.compared ? 100.0 * n.matched / n.compared : 100.0, n.compared);
+        fmt::print("  {:<24} {:>21.4f}% {:>25.4f}%  of {}{}\n", n.node, n.match_percent(),
+                   n.ref_match_percent(), n.compared, n.ref_exact ? "" : "  (float path)");
       }
       fmt::print("verify took {:.1f}s\n", v.seconds);
     }

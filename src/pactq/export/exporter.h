@@ -120,21 +120,45 @@ struct ExportReport {
 // Errors (missing/corrupt checkpoint, unsupported model) name the file.
 ExportReport export_checkpoint(const std::string& checkpoint, const std::string& out_path);
 
-// Runtime vs fake-quantized LibTorch model on real data.
+// Runtime vs two LibTorch references on real data:
+//   the fake-quantized model (the model's own modules: what training saw; its
+//     float32 convs and separate BN put a few codes on the other side of a
+//     rounding boundary, and those flips spread through later layers);
+//   the deploy-exact reference (ReferenceExecutor: the .pqm semantics on the
+//     plan's nodes; exact on the integer path), which checks the runtime
+//     itself, independent of that float noise.
 struct VerifyResult {
   int64_t images = 0;
-  int64_t agree = 0;  // same argmax
+  int64_t agree = 0;  // same argmax as the fake-quantized model
   int64_t torch_correct = 0, runtime_correct = 0;
   double agreement = 0;                     // percent of images with the same prediction
   double torch_top1 = 0, runtime_top1 = 0;  // percent
   int64_t code_images = 0;                  // images used for the code comparison
   int64_t codes_compared = 0, codes_matched = 0;
-  double code_match = 0;      // percent of intermediate activation codes equal
+  double code_match = 0;      // percent of intermediate activation codes equal (rounded down)
   double max_logit_diff = 0;  // max |runtime - torch| over all logits
+
+  // Runtime vs the deploy-exact reference, on the same images. Predictions and
+  // logits: the reference run end to end. Codes: each node run on the
+  // runtime's values of its inputs (so a float-path difference in one node
+  // does not spread), and end to end (`ref_chain_*`).
+  int64_t ref_agree = 0;
+  double ref_agreement = 0;
+  double ref_max_logit_diff = 0;     // end to end
+  double ref_output_logit_diff = 0;  // the output node on the runtime's inputs
+  int64_t ref_codes_compared = 0, ref_codes_matched = 0;
+  double ref_code_match = 0;
+  int64_t ref_chain_codes_matched = 0;  // of ref_codes_compared
+  double ref_chain_code_match = 0;
   double seconds = 0;
   struct NodeMatch {
     std::string node;
-    int64_t compared = 0, matched = 0;
+    int64_t compared = 0, matched = 0;          // vs the fake-quantized model
+    int64_t ref_compared = 0, ref_matched = 0;  // vs the reference, node on runtime inputs
+    bool ref_exact = true;  // false: float-path node, the reference is not bit-exact there
+    // Percent matched, rounded down to 1e-4: 100 only when every code matches.
+    double match_percent() const;
+    double ref_match_percent() const;
   };
   std::vector<NodeMatch> per_node;
   std::string summary() const;
@@ -143,7 +167,8 @@ struct VerifyResult {
 // `pixels` yields batches in [0,1] (a loader with mean 0, std 1); the LibTorch
 // model sees (p - mean) / std computed in float32 exactly like the runtime's
 // input node. Codes are compared on the first `code_images` images (each
-// compared node costs one runtime pass over them).
+// compared node and each input of one costs a runtime pass over them; the
+// reference's output node on the runtime's inputs costs a pass per batch).
 VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model& runtime,
                     data::DataLoader& pixels, const std::vector<float>& mean,
                     const std::vector<float>& std, int64_t code_images = 256);
