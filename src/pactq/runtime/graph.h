@@ -12,7 +12,7 @@
 //                  w = real weight, x = real input value (codes are dequantized)
 //   residual     : y += real value of the residual input (after option-A transform)
 //   output       : FLOAT  -> y, relu(y) or min(max(y, 0), alpha)
-//                  CODES  -> t = y * ((float)n_out / alpha); a = clamp(nearbyint(t), 0, n_out)
+//                  CODES  -> t = y * ((float)n_out / alpha); a = nearbyint(clamp(t, 0, n_out)), NaN -> 0
 #pragma once
 
 #include <cstdint>
