@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pactq/cli/commands.h"
@@ -23,7 +24,7 @@ void add_run_command(CLI::App& app) {
     std::string dataset = "cifar10";
     std::string data_dir;
     int64_t batch_size = 64;
-    int threads = 1;
+    int threads = 0;
     int64_t limit = 0;
     int workers = 2;
   };
@@ -35,13 +36,15 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--data-dir", args->data_dir, "data set directory");
   cmd->add_option("--batch-size", args->batch_size, "images per runtime call")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", args->threads, "runtime worker threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "runtime worker threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit", args->limit, "first N test images only (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--workers", args->workers, "data loading threads")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([args] {
     rt::Model m = rt::Model::load(args->model);
+    if (args->threads == 0) args->threads = std::max(1u, std::thread::hardware_concurrency());
     m.set_threads(args->threads);
     const int c = m.input_channels(), h = m.input_height(), w = m.input_width();
     data::DatasetOptions dopt;
