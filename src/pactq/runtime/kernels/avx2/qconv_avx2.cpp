@@ -109,39 +109,52 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
     __m256i acc16[MR][NB];
     for (int i = 0; i < MR; ++i)
       for (int b = 0; b < NB; ++b) acc16[i][b] = _mm256_setzero_si256();
+    auto quad = [&](const uint8_t* const* px, int q) {
+      __m256i wv[NB];
+      for (int b = 0; b < NB; ++b) {
+        wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
+        w[b] += 32;
+      }
+      for (int i = 0; i < MR; ++i) {
+        const __m256i a = _mm256_set1_epi32(load_quad(px[i] + 4 * q));
+        for (int b = 0; b < NB; ++b)
+          acc16[i][b] = _mm256_add_epi16(acc16[i][b], _mm256_maddubs_epi16(a, wv[b]));
+      }
+    };
+    auto widen = [&] {
+      for (int i = 0; i < MR; ++i)
+        for (int b = 0; b < NB; ++b) {
+          acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(acc16[i][b], ones));
+          acc16[i][b] = _mm256_setzero_si256();
+        }
+    };
+    // Widen between taps when a whole tap fits the int16 headroom (the usual
+    // case): the quad loop then has no branch and keeps acc16 in place.
+    const int taps_per_widen = p.i16_steps / cq;
     int cnt = 0;
     for (int r = 0; r < g.kh; ++r) {
       const int ih = oh * g.sh - g.ph + r;
       for (int s = 0; s < g.kw; ++s) {
         const uint8_t* px[MR];
         tap_pixels<MR>(g, in, ih, ow0, s, goff, zeros, px);
-        for (int q = 0; q < cq; ++q) {
-          __m256i wv[NB];
-          for (int b = 0; b < NB; ++b) {
-            wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
-            w[b] += 32;
-          }
-          for (int i = 0; i < MR; ++i) {
-            const __m256i a = _mm256_set1_epi32(load_quad(px[i] + 4 * q));
-            for (int b = 0; b < NB; ++b)
-              acc16[i][b] = _mm256_add_epi16(acc16[i][b], _mm256_maddubs_epi16(a, wv[b]));
-          }
-          if (++cnt == p.i16_steps) {
-            for (int i = 0; i < MR; ++i)
-              for (int b = 0; b < NB; ++b) {
-                acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(acc16[i][b], ones));
-                acc16[i][b] = _mm256_setzero_si256();
-              }
+        if (taps_per_widen >= 1) {
+          for (int q = 0; q < cq; ++q) quad(px, q);
+          if (++cnt == taps_per_widen) {
+            widen();
             cnt = 0;
+          }
+        } else {
+          for (int q = 0; q < cq; ++q) {
+            quad(px, q);
+            if (++cnt == p.i16_steps) {
+              widen();
+              cnt = 0;
+            }
           }
         }
       }
     }
-    if (cnt) {
-      for (int i = 0; i < MR; ++i)
-        for (int b = 0; b < NB; ++b)
-          acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(acc16[i][b], ones));
-    }
+    if (cnt) widen();
   } else {
     const int16_t* w[NB];
     for (int b = 0; b < NB; ++b)
