@@ -3,7 +3,8 @@
 // Same K order as the AVX2 variant: tap (kh, kw) major, then input channels
 // in quads of 4 (cin_g rounded up to a multiple of 4, padded weight lanes 0).
 // One zmm of packed weights holds 16 output channels x 4 K values; the 4
-// activation bytes of a quad are broadcast and `vpdpbusd` adds the 4 u8 x s8
+// activation bytes of a quad are broadcast (four quads come from one 16-byte
+// load and in-register shuffles) and `vpdpbusd` adds the 4 u8 x s8
 // products of each channel straight into its int32 lane: no int16 stage, no
 // saturation, no widening. Register block: MR output pixels along the row
 // x NB (1 or 2) blocks of 16 channels (run_mode picks MR); pixels past the row
@@ -97,7 +98,28 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
     for (int s = 0; s < g.kw; ++s) {
       const uint8_t* px[kMR];
       tap_pixels<kMR>(g, in, ih, ow0, s, goff, zeros, px);
-      for (int q = 0; q < cq; ++q) {
+      int q = 0;
+      if constexpr (!kWide) {
+        // Four quads at a time: one 16-byte load per pixel, the quads
+        // spread by in-register shuffles instead of four broadcast loads.
+        for (; q + 4 <= cq; q += 4) {
+          __m512i wv[4][NB];
+          for (int k = 0; k < 4; ++k)
+            for (int b = 0; b < NB; ++b) wv[k][b] = _mm512_loadu_si512(w[b] + 64 * k);
+          for (int b = 0; b < NB; ++b) w[b] += 256;
+          for (int i = 0; i < kMR; ++i) {
+            const __m512i x = _mm512_broadcast_i32x4(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[i] + 4 * q)));
+            const __m512i a[4] = {
+                _mm512_shuffle_epi32(x, _MM_PERM_AAAA), _mm512_shuffle_epi32(x, _MM_PERM_BBBB),
+                _mm512_shuffle_epi32(x, _MM_PERM_CCCC), _mm512_shuffle_epi32(x, _MM_PERM_DDDD)};
+            for (int k = 0; k < 4; ++k)
+              for (int b = 0; b < NB; ++b)
+                acc[i][b] = _mm512_dpbusd_epi32(acc[i][b], a[k], wv[k][b]);
+          }
+        }
+      }
+      for (; q < cq; ++q) {
         __m512i wv[NB];
         for (int b = 0; b < NB; ++b) {
           wv[b] = _mm512_loadu_si512(w[b]);
