@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <set>
+#include <vector>
 
 #include "pactq/quant/bits.h"
 #include "pactq/quant/pact.h"
+#include "pactq/quant/pact_kernel.h"
 #include "pactq/quant/weight_quant.h"
 
 using pactq::quant::PactImpl;
@@ -147,18 +149,71 @@ TEST(QuantPact, FormulaCheckRejectsTheStePerRoundTrap) {
 
 TEST(QuantPact, FusedEqualsCompositeBitForBit) {
   at::manual_seed(3);
-  const at::Tensor x = at::randn({128, 16, 8, 8}) * 3;
-  const at::Tensor upstream = at::randn_like(x);
-  for (int bits : {2, 4, 8, 32}) {
-    const PactGrads fused = run_pact(x, 2.0f, bits, PactImpl::kFused, upstream);
-    const PactGrads composite = run_pact(x, 2.0f, bits, PactImpl::kComposite, upstream);
-    EXPECT_TRUE(at::equal(fused.y, composite.y)) << bits;
-    EXPECT_TRUE(at::equal(fused.grad_x, composite.grad_x)) << bits;
-    // The alpha gradient is a sum: both accumulate in double, in different orders.
-    const double a = fused.grad_alpha.item<double>();
-    const double b = composite.grad_alpha.item<double>();
-    EXPECT_NEAR(a, b, 1e-6 * (1 + std::abs(b))) << bits;
+  // Whole 32k-element chunks, a partial last chunk whose length is not a
+  // multiple of the 4-element mask byte or the 8-lane vector, and tiny tensors.
+  const std::vector<std::vector<int64_t>> shapes = {{128, 16, 8, 8}, {3, 43691}, {7}, {1}};
+  for (const auto& shape : shapes) {
+    at::Tensor x = at::randn(shape) * 3;
+    // Values exactly at the region boundaries.
+    x.view({-1})[0] = 0.0f;
+    if (x.numel() > 2) {
+      x.view({-1})[1] = 2.0f;
+      x.view({-1})[x.numel() - 1] = 2.0f;
+    }
+    const at::Tensor upstream = at::randn_like(x);
+    for (int bits : {2, 4, 8, 32}) {
+      const PactGrads fused = run_pact(x, 2.0f, bits, PactImpl::kFused, upstream);
+      const PactGrads composite = run_pact(x, 2.0f, bits, PactImpl::kComposite, upstream);
+      EXPECT_TRUE(at::equal(fused.y, composite.y)) << bits << " " << x.sizes();
+      EXPECT_TRUE(at::equal(fused.grad_x, composite.grad_x)) << bits << " " << x.sizes();
+      // The alpha gradient is a sum: both accumulate in double, in different orders.
+      const double a = fused.grad_alpha.item<double>();
+      const double b = composite.grad_alpha.item<double>();
+      EXPECT_NEAR(a, b, 1e-6 * (1 + std::abs(b))) << bits << " " << x.sizes();
+    }
   }
+}
+
+TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
+#if defined(__x86_64__)
+  namespace k = pactq::quant::kernels;
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
+  at::manual_seed(11);
+  const int64_t n = 1003;  // not a multiple of 4 or 8
+  at::Tensor x = at::randn({n}) * 3;
+  x[5] = 0.0f;
+  x[6] = 1.5f;
+  x[7] = -0.0f;
+  x[9] = std::nanf("");
+  const at::Tensor g = at::randn({n});
+  std::vector<float> y1(n), y2(n), gx1(n), gx2(n);
+  std::vector<uint8_t> m1(k::pact_mask_bytes(n), 0xff), m2(k::pact_mask_bytes(n), 0xee);
+  k::PactForwardArgs a{x.data_ptr<float>(), y1.data(), m1.data(), 1.5f, 10.0f, 0.15f, true};
+  k::pact_forward_scalar(a, 0, n);
+  a.y = y2.data();
+  a.mask = m2.data();
+  k::pact_forward_avx2(a, 0, n);
+  EXPECT_EQ(m1, m2);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 9) continue;  // NaN: the value may differ, the mask may not
+    EXPECT_EQ(y1[i], y2[i]) << i;
+  }
+  // The regions as documented: per group of 8, a byte of "passes" bits and a
+  // byte of "clipped" bits; region = (x >= 0) + (x >= alpha).
+  const float* xp = x.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int want = (xp[i] >= 0.0f) + (xp[i] >= 1.5f);
+    const int pass = (m1[2 * (i / 8)] >> (i % 8)) & 1;
+    const int clipped = (m1[2 * (i / 8) + 1] >> (i % 8)) & 1;
+    EXPECT_EQ(pass + 2 * clipped, want) << i;
+  }
+  const double s1 = k::pact_backward_scalar(g.data_ptr<float>(), m1.data(), gx1.data(), 0, n);
+  const double s2 = k::pact_backward_avx2(g.data_ptr<float>(), m1.data(), gx2.data(), 0, n);
+  EXPECT_EQ(gx1, gx2);
+  EXPECT_NEAR(s1, s2, 1e-9 * (1 + std::abs(s1)));
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
 }
 
 TEST(QuantPact, NonContiguousAndDoubleInputs) {

@@ -48,7 +48,7 @@ std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at
   const at::Tensor x = x_in.contiguous();
   const at::Tensor a = alpha.reshape({}).to(at::kFloat);
   at::Tensor y = at::empty_like(x);
-  at::Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kByte));
+  at::Tensor mask = at::empty({kernels::pact_mask_bytes(x.numel())}, x.options().dtype(at::kByte));
   kernels::PactForwardArgs args{x.data_ptr<float>(),
                                 y.data_ptr<float>(),
                                 mask.data_ptr<uint8_t>(),
@@ -62,8 +62,14 @@ std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at
     args.inv_scale = s.inv_scale.item<float>();
   }
   const kernels::PactForwardFn kernel = kernels::best_pact_forward();
-  at::parallel_for(0, x.numel(), kChunk,
-                   [&](int64_t begin, int64_t end) { kernel(args, begin, end); });
+  // Whole chunks per task: chunk starts are multiples of kPactMaskGroup, so
+  // no two threads write the same packed mask byte.
+  static_assert(kChunk % kernels::kPactMaskGroup == 0);
+  const int64_t numel = x.numel();
+  const int64_t chunks = (numel + kChunk - 1) / kChunk;
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) kernel(args, c * kChunk, std::min(numel, (c + 1) * kChunk));
+  });
   return {y, mask};
 }
 
@@ -112,9 +118,9 @@ class PactFunction : public torch::autograd::Function<PactFunction> {
     const at::Tensor mask = ctx->get_saved_variables()[0];
     const bool fused = ctx->saved_data["fused"].toBool();
     const at::Tensor& grad = grad_outputs[0];
-    auto [grad_x, grad_alpha] = fused && grad.scalar_type() == at::kFloat && grad.device().is_cpu()
-                                    ? backward_fused(grad, mask)
-                                    : backward_composite(grad, mask);
+    // The fused forward's mask is packed: its backward is always the fused one.
+    auto [grad_x, grad_alpha] =
+        fused ? backward_fused(grad.to(at::kFloat), mask) : backward_composite(grad, mask);
     const auto shape = ctx->saved_data["alpha_shape"].toIntVector();
     const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["alpha_dtype"].toInt());
     return {grad_x, grad_alpha.reshape(shape).to(dtype), at::Tensor(), at::Tensor()};

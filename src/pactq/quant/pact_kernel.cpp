@@ -11,12 +11,39 @@
 
 namespace pactq::quant::kernels {
 
+namespace {
+
+// Mask layout: elements in groups of 8; group g owns bytes 2g (bit k: element
+// 8g + k passes) and 2g + 1 (bit k: element 8g + k is clipped): exactly what
+// a vector compare's movemask gives, so the SIMD kernels need no bit shuffling.
+inline int region_at(const uint8_t* mask, int64_t i) {
+  const int64_t g = i >> 3;
+  const int b = static_cast<int>(i & 7);
+  const int pass = (mask[2 * g] >> b) & 1;
+  const int clipped = (mask[2 * g + 1] >> b) & 1;
+  return pass ? kPactPass : (clipped ? kPactClipped : kPactBelow);
+}
+
+}  // namespace
+
 void pact_forward_scalar(const PactForwardArgs& a, int64_t begin, int64_t end) {
+  unsigned pass = 0, clipped = 0;
   for (int64_t i = begin; i < end; ++i) {
     const float v = a.x[i];
-    const float clipped = std::fmin(std::fmax(v, 0.0f), a.alpha);
-    a.y[i] = a.quantize ? std::nearbyint(clipped * a.scale) * a.inv_scale : clipped;
-    a.mask[i] = v < 0.0f ? kPactBelow : (v < a.alpha ? kPactPass : kPactClipped);
+    const float c = std::fmin(std::fmax(v, 0.0f), a.alpha);
+    a.y[i] = a.quantize ? std::nearbyint(c * a.scale) * a.inv_scale : c;
+    const unsigned bit = 1u << (i & 7);
+    // (x >= 0) + (x >= alpha); NaN is below. alpha > 0, so clipped implies >= 0.
+    if (v >= a.alpha) {
+      clipped |= bit;
+    } else if (v >= 0.0f) {
+      pass |= bit;
+    }
+    if ((i & 7) == 7 || i + 1 == end) {
+      a.mask[2 * (i >> 3)] = static_cast<uint8_t>(pass);
+      a.mask[2 * (i >> 3) + 1] = static_cast<uint8_t>(clipped);
+      pass = clipped = 0;
+    }
   }
 }
 
@@ -24,8 +51,9 @@ double pact_backward_scalar(const float* grad_y, const uint8_t* mask, float* gra
                             int64_t end) {
   double clipped_sum = 0.0;
   for (int64_t i = begin; i < end; ++i) {
-    grad_x[i] = mask[i] == kPactPass ? grad_y[i] : 0.0f;
-    if (mask[i] == kPactClipped) clipped_sum += grad_y[i];
+    const int r = region_at(mask, i);
+    grad_x[i] = r == kPactPass ? grad_y[i] : 0.0f;
+    if (r == kPactClipped) clipped_sum += grad_y[i];
   }
   return clipped_sum;
 }
@@ -37,12 +65,11 @@ __attribute__((target("avx2"))) void pact_forward_avx2(const PactForwardArgs& a,
   const __m256 alpha = _mm256_set1_ps(a.alpha);
   const __m256 scale = _mm256_set1_ps(a.scale);
   const __m256 inv = _mm256_set1_ps(a.inv_scale);
-  const __m256 one = _mm256_set1_ps(1.0f);
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m256 v = _mm256_loadu_ps(a.x + i);
     // min/max with v first: a NaN input propagates like std::fmin/fmax do not,
-    // but both paths give 0 for the mask and the loss check catches it.
+    // but both paths give "below" for the mask and the loss check catches it.
     __m256 c = _mm256_min_ps(_mm256_max_ps(v, zero), alpha);
     if (a.quantize) {
       c = _mm256_mul_ps(
@@ -50,15 +77,10 @@ __attribute__((target("avx2"))) void pact_forward_avx2(const PactForwardArgs& a,
           inv);
     }
     _mm256_storeu_ps(a.y + i, c);
-    // region = (v >= 0) + (v >= alpha)
-    const __m256 ge0 = _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GE_OQ), one);
-    const __m256 gea = _mm256_and_ps(_mm256_cmp_ps(v, alpha, _CMP_GE_OQ), one);
-    const __m256i region = _mm256_cvtps_epi32(_mm256_add_ps(ge0, gea));
-    const __m128i lo = _mm256_castsi256_si128(region);
-    const __m128i hi = _mm256_extracti128_si256(region, 1);
-    const __m128i packed16 = _mm_packus_epi32(lo, hi);
-    const __m128i packed8 = _mm_packus_epi16(packed16, packed16);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(a.mask + i), packed8);
+    const int ge0 = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    const int gea = _mm256_movemask_ps(_mm256_cmp_ps(v, alpha, _CMP_GE_OQ));
+    a.mask[2 * (i >> 3)] = static_cast<uint8_t>(ge0 & ~gea);
+    a.mask[2 * (i >> 3) + 1] = static_cast<uint8_t>(gea);
   }
   pact_forward_scalar(a, i, end);
 }
@@ -66,17 +88,16 @@ __attribute__((target("avx2"))) void pact_forward_avx2(const PactForwardArgs& a,
 __attribute__((target("avx2"))) double pact_backward_avx2(const float* grad_y, const uint8_t* mask,
                                                           float* grad_x, int64_t begin,
                                                           int64_t end) {
-  const __m256i pass = _mm256_set1_epi32(kPactPass);
-  const __m256i clipped = _mm256_set1_epi32(kPactClipped);
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   __m256d sum_lo = _mm256_setzero_pd();
   __m256d sum_hi = _mm256_setzero_pd();
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m256 g = _mm256_loadu_ps(grad_y + i);
-    const __m256i m =
-        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mask + i)));
-    const __m256 is_pass = _mm256_castsi256_ps(_mm256_cmpeq_epi32(m, pass));
-    const __m256 is_clipped = _mm256_castsi256_ps(_mm256_cmpeq_epi32(m, clipped));
+    const __m256i pass_bits = _mm256_and_si256(_mm256_set1_epi32(mask[2 * (i >> 3)]), lane_bit);
+    const __m256i clip_bits = _mm256_and_si256(_mm256_set1_epi32(mask[2 * (i >> 3) + 1]), lane_bit);
+    const __m256 is_pass = _mm256_castsi256_ps(_mm256_cmpeq_epi32(pass_bits, lane_bit));
+    const __m256 is_clipped = _mm256_castsi256_ps(_mm256_cmpeq_epi32(clip_bits, lane_bit));
     _mm256_storeu_ps(grad_x + i, _mm256_and_ps(g, is_pass));
     const __m256 gc = _mm256_and_ps(g, is_clipped);
     sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(gc)));

@@ -6,12 +6,23 @@
 
 namespace pactq::quant::kernels {
 
+// The backward mask keeps each element's PactRegion in 2 bits: per group of 8
+// elements one byte of "passes" bits and one of "clipped" bits (layout in
+// pact_kernel.cpp), a quarter of a 1-byte mask, so PACT keeps 1/16 of the
+// activation's float size for backward. Kernels take ranges whose begin is a
+// multiple of kPactMaskGroup, so that no two ranges write the same mask byte.
+constexpr int64_t kPactMaskGroup = 8;
+inline int64_t pact_mask_bytes(int64_t numel) {
+  return 2 * ((numel + 7) / 8);
+}
+
 // For i in [begin, end): y[i] = round(clamp(x[i], 0, alpha) * scale) * inv_scale
-// (no rounding when quantize == false); mask[i] = PactRegion of x[i].
+// (no rounding when quantize == false); mask region of i = (x >= 0) + (x >= alpha)
+// (NaN: below).
 struct PactForwardArgs {
   const float* x;
   float* y;
-  uint8_t* mask;
+  uint8_t* mask;  // packed, see above
   float alpha;
   float scale;      // n / alpha
   float inv_scale;  // alpha / n
@@ -19,8 +30,8 @@ struct PactForwardArgs {
 };
 using PactForwardFn = void (*)(const PactForwardArgs& args, int64_t begin, int64_t end);
 
-// grad_x[i] = grad_y[i] where mask == pass, else 0. Returns the sum of grad_y
-// over mask == clipped, accumulated in double.
+// grad_x[i] = grad_y[i] where the region is pass, else 0. Returns the sum of
+// grad_y over the clipped region, accumulated in double.
 using PactBackwardFn = double (*)(const float* grad_y, const uint8_t* mask, float* grad_x,
                                   int64_t begin, int64_t end);
 
