@@ -281,6 +281,51 @@ TEST(QuantDoReFa, GradientIsTheFormulaDerivativeWithSteRound) {
   EXPECT_TRUE(at::allclose(w.grad(), w2.grad(), 1e-5, 1e-6));
 }
 
+TEST(QuantDoReFa, FusedCpuPathMatchesTheComposite) {
+  at::manual_seed(21);
+  for (int bits : {2, 3, 4, 8}) {
+    for (const auto& shape : std::vector<std::vector<int64_t>>{{64, 16, 3, 3}, {10, 64}, {1}}) {
+      at::Tensor w0 = at::randn(shape) * 0.4;
+      if (w0.numel() > 3) {  // two elements share the max |w|, one with each sign
+        const float big = w0.abs().max().item<float>() + 0.5f;
+        w0.view({-1})[0] = big;
+        w0.view({-1})[2] = -big;
+      }
+      const at::Tensor up = at::randn(shape);
+      at::Tensor wf = w0.clone().set_requires_grad(true);
+      at::Tensor wc = w0.clone().set_requires_grad(true);
+      const at::Tensor yf =
+          pactq::quant::quantize_weight(wf, bits, pactq::quant::WeightQuantKind::kDoReFa);
+      const at::Tensor yc = pactq::quant::quantize_weight_composite(wc, bits);
+      // Same grid; a code may differ only where (t / 2m + 1/2) n lands within
+      // rounding error of a half-integer (the ops are the same, the ATen
+      // composite may divide by multiplying with a reciprocal).
+      const double same = yf.eq(yc).to(at::kDouble).mean().item<double>();
+      EXPECT_GE(same, 0.999) << bits;
+      EXPECT_LE((yf - yc).abs().max().item<double>(), 2.0 / ((1 << bits) - 1) + 1e-6) << bits;
+      yf.backward(up);
+      yc.backward(up);
+      EXPECT_TRUE(at::allclose(wf.grad(), wc.grad(), 1e-4, 1e-6))
+          << bits << " max diff " << (wf.grad() - wc.grad()).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(QuantDoReFa, ExportCodesAreTheTrainedValues) {
+  at::manual_seed(22);
+  const at::Tensor w = at::randn({32, 16, 3, 3}) * 0.3;
+  for (int bits : {2, 4, 8}) {
+    at::NoGradGuard no_grad;
+    const at::Tensor wq =
+        pactq::quant::quantize_weight(w, bits, pactq::quant::WeightQuantKind::kDoReFa);
+    const auto codes = pactq::quant::weight_codes(w, bits, pactq::quant::WeightQuantKind::kDoReFa);
+    const double n = (1 << bits) - 1;
+    const at::Tensor trained_codes = at::round((wq.to(at::kDouble) + 1) * n / 2);
+    EXPECT_TRUE(at::equal(codes.codes.to(at::kDouble), trained_codes)) << bits;
+    EXPECT_TRUE(at::allclose(pactq::quant::dequantize(codes), wq, 0, 1e-6)) << bits;
+  }
+}
+
 TEST(QuantDoReFa, OneBitIsSignTimesMeanAbs) {
   const at::Tensor w = at::tensor({-0.5f, 0.25f, 0.0f, 1.25f});
   at::Tensor wv = w.clone().set_requires_grad(true);

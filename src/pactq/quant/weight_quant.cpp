@@ -2,6 +2,8 @@
 
 #include <torch/autograd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "pactq/quant/bits.h"
@@ -39,6 +41,80 @@ at::Tensor sawb_clip(const at::Tensor& w, int bits) {
 
 at::Tensor sawb_codes_float(const at::Tensor& w, const at::Tensor& a, int64_t n) {
   return at::round((at::clamp(w, -a, a) / a + 1) * (0.5 * static_cast<double>(n)));
+}
+
+// ---- DoReFa fused CPU path (float32, contiguous): one autograd node and
+// three passes instead of ~25 small ATen ops per layer and step, the cost
+// that made W4 training slower than float (the weights are small; the op
+// overhead was not). tanh stays an ATen op (vectorised); the rest are loops.
+// The composite below remains the definition (and the path on other
+// devices); tests compare the two.
+
+// max |t| over the tensor, at least kTinyScale.
+float max_abs_of(const float* t, int64_t numel) {
+  float m = 0.f;
+  for (int64_t i = 0; i < numel; ++i) m = std::max(m, std::fabs(t[i]));
+  return std::max(m, static_cast<float>(kTinyScale));
+}
+
+// The one rounding rule of both the fused forward and the export codes:
+// q = round((t / (2m) + 1/2) * n); w_q = 2q / n - 1.
+inline float dorefa_code(float t, float two_m, float nf) {
+  return std::nearbyint((t / two_m + 0.5f) * nf);
+}
+
+class DoReFaFunction : public torch::autograd::Function<DoReFaFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, int64_t n) {
+    const at::Tensor t = at::tanh(w.contiguous());
+    const int64_t numel = t.numel();
+    const float* tp = t.data_ptr<float>();
+    const float m = max_abs_of(tp, numel);
+    const float two_m = 2.f * m, nf = static_cast<float>(n);
+    at::Tensor out = at::empty_like(t);
+    float* o = out.data_ptr<float>();
+    for (int64_t i = 0; i < numel; ++i) o[i] = 2.f * dorefa_code(tp[i], two_m, nf) / nf - 1.f;
+    ctx->save_for_backward({t});
+    ctx->saved_data["m"] = static_cast<double>(m);
+    return out;
+  }
+
+  // w_q = 2 round_ste(u n) / n - 1 with u = t / (2m) + 1/2, m = max|t|:
+  //   dL/dt_i = g_i / m, plus through m (shared evenly by the elements at the
+  //   max, as LibTorch's max() does): -(sum_j g_j t_j) / m^2 * sign(t_k) / count;
+  //   dL/dw = dL/dt (1 - t^2).
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const at::Tensor t = ctx->get_saved_variables()[0];
+    const float m = static_cast<float>(ctx->saved_data["m"].toDouble());
+    const at::Tensor g = grads[0].to(at::kFloat).contiguous();
+    const int64_t numel = t.numel();
+    const float* tp = t.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    double gt = 0.0;
+    int64_t count = 0;
+    const bool at_floor = m <= static_cast<float>(kTinyScale);
+    for (int64_t i = 0; i < numel; ++i) {
+      gt += static_cast<double>(gp[i]) * tp[i];
+      if (std::fabs(tp[i]) == m) ++count;
+    }
+    // clamp_min passes no gradient when the floor is what was used.
+    const float dm =
+        (at_floor || count == 0)
+            ? 0.f
+            : static_cast<float>(-gt / (static_cast<double>(m) * m) / static_cast<double>(count));
+    at::Tensor gw = at::empty_like(t);
+    float* o = gw.data_ptr<float>();
+    for (int64_t i = 0; i < numel; ++i) {
+      float gti = gp[i] / m;
+      if (dm != 0.f && std::fabs(tp[i]) == m) gti += tp[i] > 0.f ? dm : (tp[i] < 0.f ? -dm : 0.f);
+      o[i] = gti * (1.f - tp[i] * tp[i]);
+    }
+    return {gw.view(t.sizes()), at::Tensor()};
+  }
+};
+
+bool dorefa_fused_eligible(const at::Tensor& w) {
+  return w.device().is_cpu() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
 }
 
 at::Tensor dorefa_codes_float(const at::Tensor& t, const at::Tensor& max_abs, int64_t n, bool ste) {
@@ -100,6 +176,17 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
     const at::Tensor sign = at::where(w.detach() >= 0, at::ones_like(w), -at::ones_like(w));
     return straight_through(w, sign * mean_abs);
   }
+  if (dorefa_fused_eligible(w)) return DoReFaFunction::apply(w, n);
+  const at::Tensor t = at::tanh(w);
+  const at::Tensor max_abs = t.abs().max().clamp_min(kTinyScale);
+  const at::Tensor q = dorefa_codes_float(t, max_abs, n, /*ste=*/true);
+  return 2 * q / static_cast<double>(n) - 1;
+}
+
+at::Tensor quantize_weight_composite(const at::Tensor& w, int bits) {
+  check_bits(bits, "weight quantizer dorefa", 2);
+  if (is_full_precision(bits)) return w;
+  const int64_t n = max_code(bits);
   const at::Tensor t = at::tanh(w);
   const at::Tensor max_abs = t.abs().max().clamp_min(kTinyScale);
   const at::Tensor q = dorefa_codes_float(t, max_abs, n, /*ste=*/true);
@@ -125,8 +212,13 @@ WeightCodes weight_codes(const at::Tensor& w_in, int bits, WeightQuantKind kind)
     q = (w >= 0).to(at::kFloat);
     out.scale = w.abs().mean().item<double>();
   } else {
-    const at::Tensor t = at::tanh(w);
-    q = dorefa_codes_float(t, t.abs().max().clamp_min(kTinyScale), n, /*ste=*/false);
+    // The fused forward's rounding rule, so the codes are exactly the trained values.
+    const at::Tensor t = at::tanh(w).contiguous();
+    const float* tp = t.data_ptr<float>();
+    const float two_m = 2.f * max_abs_of(tp, t.numel()), nf = static_cast<float>(n);
+    q = at::empty_like(t);
+    float* qp = q.data_ptr<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) qp[i] = dorefa_code(tp[i], two_m, nf);
     out.scale = 1.0;
   }
   out.codes = q.clamp(0, static_cast<double>(n)).to(at::kByte);

@@ -24,7 +24,12 @@ WeightQuantKind parse_weight_quant(const std::string& name);  // "dorefa" | "saw
 std::string to_string(WeightQuantKind kind);
 
 // Fake-quantized weight with the gradients above; bits == 32 returns w.
+// DoReFa (>= 2 bits) on float32 CPU tensors runs as one fused autograd node
+// (same rounding rule as weight_codes); elsewhere as the ATen composite.
 at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind);
+// The ATen composite of DoReFa (>= 2 bits): the definition the fused path is
+// tested against.
+at::Tensor quantize_weight_composite(const at::Tensor& w, int bits);
 
 // Integer form of the same quantization, for export: codes (uint8, same shape
 // as w) and the per-layer scale; dequantize(codes) == quantize_weight(w).
