@@ -177,10 +177,7 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
     return straight_through(w, sign * mean_abs);
   }
   if (dorefa_fused_eligible(w)) return DoReFaFunction::apply(w, n);
-  const at::Tensor t = at::tanh(w);
-  const at::Tensor max_abs = t.abs().max().clamp_min(kTinyScale);
-  const at::Tensor q = dorefa_codes_float(t, max_abs, n, /*ste=*/true);
-  return 2 * q / static_cast<double>(n) - 1;
+  return quantize_weight_composite(w, bits);
 }
 
 at::Tensor quantize_weight_composite(const at::Tensor& w, int bits) {
