@@ -6,17 +6,21 @@
 
 namespace pactq {
 
+// The environment variable PACTQ_ISA is set to `name`.
+inline bool isa_env_is(const char* name) {
+  const char* isa = std::getenv("PACTQ_ISA");
+  return isa != nullptr && std::strcmp(isa, name) == 0;
+}
+
 // PACTQ_ISA=ref forces the scalar reference kernels everywhere.
 inline bool isa_forced_reference() {
-  const char* isa = std::getenv("PACTQ_ISA");
-  return isa != nullptr && std::strcmp(isa, "ref") == 0;
+  return isa_env_is("ref");
 }
 
 // PACTQ_ISA=avx2 caps the runtime at its AVX2 kernels on a CPU that has more
 // (to compare variants on one machine).
 inline bool isa_capped_at_avx2() {
-  const char* isa = std::getenv("PACTQ_ISA");
-  return isa != nullptr && std::strcmp(isa, "avx2") == 0;
+  return isa_env_is("avx2");
 }
 
 // The CPU can run the AVX2 (+FMA) kernels.

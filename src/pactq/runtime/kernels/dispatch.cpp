@@ -31,13 +31,6 @@ const QConvKernel* qconv_avx512_vnni_kernel() {
   return nullptr;
 }
 
-std::vector<const QConvKernel*> qconv_kernels() {
-  std::vector<const QConvKernel*> all{&qconv_ref_kernel()};
-  if (const QConvKernel* k = qconv_avx2_kernel()) all.push_back(k);
-  if (const QConvKernel* k = qconv_avx512_vnni_kernel()) all.push_back(k);
-  return all;
-}
-
 const QConvKernel& qconv_kernel() {
   static const QConvKernel* chosen = [] {
     if (isa_forced_reference()) return &qconv_ref_kernel();

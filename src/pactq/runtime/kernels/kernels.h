@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "pactq/runtime/graph.h"
@@ -88,6 +89,14 @@ static inline void epilogue_store(const Epilogue& e, float acc, int oh, int ow, 
   }
 }
 
+// The 4 activation bytes of a K quad as one int32 (unaligned), for the SIMD
+// kernels to broadcast.
+static inline int32_t load_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 // The input pixels that MR consecutive outputs (ow0.. of the row whose kernel
 // row r reads input row ih) read at kernel column s, for the blocked SIMD
 // kernels: a tap outside the image, or an output past the row end, gets the
@@ -140,8 +149,6 @@ const QConvKernel& qconv_ref_kernel();
 const QConvKernel* qconv_avx2_kernel();
 // nullptr when not compiled in or the CPU lacks AVX-512 (F, BW, VL, DQ) + VNNI.
 const QConvKernel* qconv_avx512_vnni_kernel();
-// Every variant this build and CPU can run, the reference first.
-std::vector<const QConvKernel*> qconv_kernels();
 // The variant used by the runtime, chosen once: the best the CPU has
 // (avx512vnni, then avx2, then ref); the environment variable PACTQ_ISA=avx2
 // caps it at AVX2, PACTQ_ISA=ref forces the reference.

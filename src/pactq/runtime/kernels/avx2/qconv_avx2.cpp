@@ -24,8 +24,6 @@
 // bit-identical to the scalar epilogue_store (mul then add, no FMA).
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
 #include "pactq/runtime/kernels/kernels.h"
 
@@ -77,12 +75,6 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
         }
     }
   p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
-}
-
-inline int32_t load_quad(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // Computes MR pixels (oh, ow0..ow0+MR-1) x NB blocks of 8 channels (ob0..ob0+NB-1)

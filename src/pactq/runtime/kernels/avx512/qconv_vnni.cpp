@@ -20,8 +20,6 @@
 // no FMA; the file is compiled with -ffp-contract=off).
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "pactq/runtime/kernels/avx512/epilogue_avx512.h"
 #include "pactq/runtime/kernels/kernels.h"
 
@@ -59,12 +57,6 @@ void pack_vnni(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
         }
     }
   p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
-}
-
-inline int32_t load_quad(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // MR pixels (oh, ow0..ow0+MR-1; those >= out_w are computed on zeros and
