@@ -19,6 +19,18 @@ using torch::autograd::tensor_list;
 // whatever the thread count (the chunk partial sums are added in order).
 constexpr int64_t kChunk = 1 << 15;
 
+// Runs fn(c, begin, end) for every chunk c of [0, numel) across threads.
+// Whole chunks per task: chunk starts are multiples of kPactMaskGroup, so no
+// two threads write the same packed mask byte.
+template <class Fn>
+void for_each_chunk(int64_t numel, const Fn& fn) {
+  static_assert(kChunk % kernels::kPactMaskGroup == 0);
+  const int64_t chunks = (numel + kChunk - 1) / kChunk;
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, c * kChunk, std::min(numel, (c + 1) * kChunk));
+  });
+}
+
 struct Scales {
   at::Tensor scale;      // n / alpha
   at::Tensor inv_scale;  // alpha / n
@@ -62,14 +74,7 @@ std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at
     args.inv_scale = s.inv_scale.item<float>();
   }
   const kernels::PactForwardFn kernel = kernels::best_pact_forward();
-  // Whole chunks per task: chunk starts are multiples of kPactMaskGroup, so
-  // no two threads write the same packed mask byte.
-  static_assert(kChunk % kernels::kPactMaskGroup == 0);
-  const int64_t numel = x.numel();
-  const int64_t chunks = (numel + kChunk - 1) / kChunk;
-  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) kernel(args, c * kChunk, std::min(numel, (c + 1) * kChunk));
-  });
+  for_each_chunk(x.numel(), [&](int64_t, int64_t begin, int64_t end) { kernel(args, begin, end); });
   return {y, mask};
 }
 
@@ -85,16 +90,13 @@ std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in,
   const at::Tensor grad = grad_in.contiguous();
   at::Tensor grad_x = at::empty_like(grad);
   const int64_t numel = grad.numel();
-  const int64_t chunks = (numel + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  std::vector<double> partial(static_cast<size_t>((numel + kChunk - 1) / kChunk), 0.0);
   const kernels::PactBackwardFn kernel = kernels::best_pact_backward();
   const float* g = grad.data_ptr<float>();
   const uint8_t* m = mask.data_ptr<uint8_t>();
   float* gx = grad_x.data_ptr<float>();
-  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      partial[c] = kernel(g, m, gx, c * kChunk, std::min(numel, (c + 1) * kChunk));
-    }
+  for_each_chunk(numel, [&](int64_t c, int64_t begin, int64_t end) {
+    partial[c] = kernel(g, m, gx, begin, end);
   });
   double total = 0.0;
   for (double p : partial) total += p;

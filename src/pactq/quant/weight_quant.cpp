@@ -50,33 +50,43 @@ at::Tensor sawb_codes_float(const at::Tensor& w, const at::Tensor& a, int64_t n)
 // The composite below remains the definition (and the path on other
 // devices); tests compare the two.
 
-// max |t| over the tensor, at least kTinyScale.
-float max_abs_of(const float* t, int64_t numel) {
-  float m = 0.f;
-  for (int64_t i = 0; i < numel; ++i) m = std::max(m, std::fabs(t[i]));
-  return std::max(m, static_cast<float>(kTinyScale));
+bool dorefa_fused_eligible(const at::Tensor& w) {
+  return w.device().is_cpu() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
 }
 
-// The one rounding rule of both the fused forward and the export codes:
-// q = round((t / (2m) + 1/2) * n); w_q = 2q / n - 1.
-inline float dorefa_code(float t, float two_m, float nf) {
-  return std::nearbyint((t / two_m + 0.5f) * nf);
+// The CPU codes, the one rounding rule of both the fused forward and the
+// export: t = tanh(w), m = max(max |t|, kTinyScale),
+// q = round((t / (2m) + 1/2) * n) as float.
+struct DoReFaCpuCodes {
+  at::Tensor t, q;
+  float m = 0.f;
+};
+DoReFaCpuCodes dorefa_codes_cpu(const at::Tensor& w, int64_t n) {
+  DoReFaCpuCodes c;
+  c.t = at::tanh(w.contiguous());
+  const int64_t numel = c.t.numel();
+  const float* tp = c.t.data_ptr<float>();
+  float m = 0.f;
+  for (int64_t i = 0; i < numel; ++i) m = std::max(m, std::fabs(tp[i]));
+  c.m = std::max(m, static_cast<float>(kTinyScale));
+  const float two_m = 2.f * c.m, nf = static_cast<float>(n);
+  c.q = at::empty_like(c.t);
+  float* qp = c.q.data_ptr<float>();
+  for (int64_t i = 0; i < numel; ++i) qp[i] = std::nearbyint((tp[i] / two_m + 0.5f) * nf);
+  return c;
 }
 
 class DoReFaFunction : public torch::autograd::Function<DoReFaFunction> {
  public:
+  // w_q = 2q / n - 1, computed in place over the codes.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, int64_t n) {
-    const at::Tensor t = at::tanh(w.contiguous());
-    const int64_t numel = t.numel();
-    const float* tp = t.data_ptr<float>();
-    const float m = max_abs_of(tp, numel);
-    const float two_m = 2.f * m, nf = static_cast<float>(n);
-    at::Tensor out = at::empty_like(t);
-    float* o = out.data_ptr<float>();
-    for (int64_t i = 0; i < numel; ++i) o[i] = 2.f * dorefa_code(tp[i], two_m, nf) / nf - 1.f;
-    ctx->save_for_backward({t});
-    ctx->saved_data["m"] = static_cast<double>(m);
-    return out;
+    DoReFaCpuCodes c = dorefa_codes_cpu(w, n);
+    const float nf = static_cast<float>(n);
+    float* o = c.q.data_ptr<float>();
+    for (int64_t i = 0; i < c.q.numel(); ++i) o[i] = 2.f * o[i] / nf - 1.f;
+    ctx->save_for_backward({c.t});
+    ctx->saved_data["m"] = static_cast<double>(c.m);
+    return c.q;
   }
 
   // w_q = 2 round_ste(u n) / n - 1 with u = t / (2m) + 1/2, m = max|t|:
@@ -112,10 +122,6 @@ class DoReFaFunction : public torch::autograd::Function<DoReFaFunction> {
     return {gw.view(t.sizes()), at::Tensor()};
   }
 };
-
-bool dorefa_fused_eligible(const at::Tensor& w) {
-  return w.device().is_cpu() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
-}
 
 at::Tensor dorefa_codes_float(const at::Tensor& t, const at::Tensor& max_abs, int64_t n, bool ste) {
   const at::Tensor u = t / (2 * max_abs) + 0.5;
@@ -208,14 +214,14 @@ WeightCodes weight_codes(const at::Tensor& w_in, int bits, WeightQuantKind kind)
   } else if (bits == 1) {
     q = (w >= 0).to(at::kFloat);
     out.scale = w.abs().mean().item<double>();
+  } else if (dorefa_fused_eligible(w)) {
+    // The rounding rule training used on this device, so the codes are exactly
+    // the trained values.
+    q = dorefa_codes_cpu(w, n).q;
+    out.scale = 1.0;
   } else {
-    // The fused forward's rounding rule, so the codes are exactly the trained values.
-    const at::Tensor t = at::tanh(w).contiguous();
-    const float* tp = t.data_ptr<float>();
-    const float two_m = 2.f * max_abs_of(tp, t.numel()), nf = static_cast<float>(n);
-    q = at::empty_like(t);
-    float* qp = q.data_ptr<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) qp[i] = dorefa_code(tp[i], two_m, nf);
+    const at::Tensor t = at::tanh(w);
+    q = dorefa_codes_float(t, t.abs().max().clamp_min(kTinyScale), n, /*ste=*/false);
     out.scale = 1.0;
   }
   out.codes = q.clamp(0, static_cast<double>(n)).to(at::kByte);
