@@ -569,7 +569,7 @@ double VerifyResult::NodeMatch::match_percent() const {
   return percent_floor(matched, compared);
 }
 double VerifyResult::NodeMatch::ref_match_percent() const {
-  return percent_floor(ref_matched, ref_compared);
+  return percent_floor(ref_matched, compared);
 }
 
 std::string VerifyResult::summary() const {
@@ -583,10 +583,9 @@ std::string VerifyResult::summary() const {
       "end; max |logit diff| {:.4g} for the output node on the runtime's inputs, {:.4g} end to end",
       images, code_images, agreement, agree, images, torch_top1, runtime_top1,
       percent_floor(codes_matched, codes_compared), codes_matched, codes_compared, max_logit_diff,
-      ref_agreement, ref_agree, images, percent_floor(ref_codes_matched, ref_codes_compared),
-      ref_codes_matched, ref_codes_compared,
-      percent_floor(ref_chain_codes_matched, ref_codes_compared), ref_output_logit_diff,
-      ref_max_logit_diff);
+      ref_agreement, ref_agree, images, percent_floor(ref_codes_matched, codes_compared),
+      ref_codes_matched, codes_compared, percent_floor(ref_chain_codes_matched, codes_compared),
+      ref_output_logit_diff, ref_max_logit_diff);
   // The verdict on the runtime: integer-path nodes must match exactly.
   std::string bad, float_nodes;
   int exact_nodes = 0;
@@ -594,14 +593,14 @@ std::string VerifyResult::summary() const {
   for (const NodeMatch& n : per_node) {
     if (n.ref_exact) {
       ++exact_nodes;
-      if (n.ref_matched != n.ref_compared) bad += (bad.empty() ? "" : ", ") + n.node;
+      if (n.ref_matched != n.compared) bad += (bad.empty() ? "" : ", ") + n.node;
     } else {
       float_nodes += (float_nodes.empty() ? "" : ", ") + n.node;
-      float_compared += n.ref_compared;
+      float_compared += n.compared;
       float_matched += n.ref_matched;
     }
   }
-  if (ref_codes_compared == 0) return s;
+  if (codes_compared == 0) return s;
   if (!bad.empty()) {
     s += "\n  => RUNTIME MISMATCH: integer-path node(s) " + bad +
          " differ from the deploy-exact reference";
@@ -737,11 +736,9 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
           const int64_t ref_matched = got.eq(own).sum().item<int64_t>();
           nm.compared += got.numel();
           nm.matched += matched;
-          nm.ref_compared += got.numel();
           nm.ref_matched += ref_matched;
           r.codes_compared += got.numel();
           r.codes_matched += matched;
-          r.ref_codes_compared += got.numel();
           r.ref_codes_matched += ref_matched;
           r.ref_chain_codes_matched += got.eq(chained).sum().item<int64_t>();
         }
@@ -759,8 +756,8 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
     r.runtime_top1 = 100.0 * r.runtime_correct / r.images;
   }
   r.code_match = percent_floor(r.codes_matched, r.codes_compared);
-  r.ref_code_match = percent_floor(r.ref_codes_matched, r.ref_codes_compared);
-  r.ref_chain_code_match = percent_floor(r.ref_chain_codes_matched, r.ref_codes_compared);
+  r.ref_code_match = percent_floor(r.ref_codes_matched, r.codes_compared);
+  r.ref_chain_code_match = percent_floor(r.ref_chain_codes_matched, r.codes_compared);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -131,10 +131,10 @@ struct VerifyResult {
   int64_t images = 0;
   int64_t agree = 0;  // same argmax as the fake-quantized model
   int64_t torch_correct = 0, runtime_correct = 0;
-  double agreement = 0;                     // percent of images with the same prediction
-  double torch_top1 = 0, runtime_top1 = 0;  // percent
-  int64_t code_images = 0;                  // images used for the code comparison
-  int64_t codes_compared = 0, codes_matched = 0;
+  double agreement = 0;                           // percent of images with the same prediction
+  double torch_top1 = 0, runtime_top1 = 0;        // percent
+  int64_t code_images = 0;                        // images used for the code comparison
+  int64_t codes_compared = 0, codes_matched = 0;  // the reference counts the same codes
   double code_match = 0;      // percent of intermediate activation codes equal (rounded down)
   double max_logit_diff = 0;  // max |runtime - torch| over all logits
 
@@ -146,16 +146,17 @@ struct VerifyResult {
   double ref_agreement = 0;
   double ref_max_logit_diff = 0;     // end to end
   double ref_output_logit_diff = 0;  // the output node on the runtime's inputs
-  int64_t ref_codes_compared = 0, ref_codes_matched = 0;
+  int64_t ref_codes_matched = 0;     // of codes_compared
   double ref_code_match = 0;
-  int64_t ref_chain_codes_matched = 0;  // of ref_codes_compared
+  int64_t ref_chain_codes_matched = 0;  // of codes_compared
   double ref_chain_code_match = 0;
   double seconds = 0;
   struct NodeMatch {
     std::string node;
-    int64_t compared = 0, matched = 0;          // vs the fake-quantized model
-    int64_t ref_compared = 0, ref_matched = 0;  // vs the reference, node on runtime inputs
-    bool ref_exact = true;  // false: float-path node, the reference is not bit-exact there
+    int64_t compared = 0;     // codes of this node (both comparisons count the same ones)
+    int64_t matched = 0;      // equal to the fake-quantized model's
+    int64_t ref_matched = 0;  // equal to the reference's, node on runtime inputs
+    bool ref_exact = true;    // false: float-path node, the reference is not bit-exact there
     // Percent matched, rounded down to 1e-4: 100 only when every code matches.
     double match_percent() const;
     double ref_match_percent() const;
