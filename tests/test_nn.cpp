@@ -4,7 +4,10 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 
+#include <limits>
+
 #include "pactq/nn/alpha.h"
+#include "pactq/nn/non_finite_probe.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/nn/qconv2d.h"
@@ -174,4 +177,55 @@ TEST(NnAlpha, PenaltyAndFixedClip) {
   EXPECT_EQ(learned_alphas(*net).size(), 1u);
   EXPECT_THROW(net->act1->set_precision(4, ActivationKind::kRelu), std::invalid_argument);
   EXPECT_THROW(PactReLU(PactReLUOptions{4, -1.0}), std::invalid_argument);
+}
+
+TEST(NnAlpha, CheckAlphasRejectsWhatALoadCouldBringIn) {
+  TinyNet net;
+  EXPECT_NO_THROW(check_alphas(*net, "ok.pt"));
+  for (float bad : {0.0f, -2.0f, std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity()}) {
+    TinyNet other;
+    {
+      at::NoGradGuard no_grad;
+      other->block_act->alpha.fill_(bad);
+    }
+    try {
+      check_alphas(*other, "init.safetensors");
+      FAIL() << bad;
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("init.safetensors"), std::string::npos) << what;
+      EXPECT_NE(what.find("block.act"), std::string::npos) << what;
+    }
+  }
+  // A fixed clip (DoReFa activations) is checked too: its alpha is used.
+  TinyNet fixed;
+  fixed->act1->set_precision(4, ActivationKind::kClip);
+  {
+    at::NoGradGuard no_grad;
+    fixed->act1->alpha.fill_(0.0f);
+  }
+  EXPECT_THROW(check_alphas(*fixed, "x.pt"), std::invalid_argument);
+}
+
+TEST(NnProbe, NamesTheFirstActivationWithANonFiniteInput) {
+  TinyNet net;
+  at::Tensor x = at::randn({2, 3, 6, 6});
+  {
+    NonFiniteProbe probe;
+    net->forward(x);
+    EXPECT_EQ(probe.first(), nullptr);
+  }
+  x[1][2][3][3] = std::numeric_limits<float>::quiet_NaN();
+  at::Tensor logits;
+  {
+    NonFiniteProbe probe;
+    logits = net->forward(x);
+    EXPECT_EQ(probe.first(), net->act1.get());
+  }
+  // The NaN reaches the logits through every (fused) activation.
+  EXPECT_TRUE(at::isnan(logits[1]).any().item<bool>());
+  EXPECT_FALSE(at::isnan(logits[0]).any().item<bool>());
+  // Without a live probe nothing is observed (and nothing syncs).
+  NonFiniteProbe::observe(*net->act1, x);
 }

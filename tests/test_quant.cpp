@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -174,6 +175,73 @@ TEST(QuantPact, FusedEqualsCompositeBitForBit) {
   }
 }
 
+// Equal, with NaN equal to NaN (at::equal says NaN != NaN).
+bool same_values(const at::Tensor& a, const at::Tensor& b) {
+  if (!at::equal(at::isnan(a), at::isnan(b))) return false;
+  return at::equal(at::nan_to_num(a, 0.0), at::nan_to_num(b, 0.0));
+}
+
+TEST(QuantPact, FusedEqualsCompositeOnNonFiniteInputs) {
+  // A diverging layer's NaN must reach the loss on both paths (the fused
+  // kernel once turned it into 0); +-Inf clip like any large value.
+  at::manual_seed(4);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t count : {int64_t{37}, int64_t{70001}}) {  // SIMD body and scalar tail
+    at::Tensor x = at::randn({count}) * 3;
+    auto* p = x.data_ptr<float>();
+    for (int64_t i : {int64_t{0}, int64_t{9}, count / 2, count - 1}) p[i] = nan;
+    for (int64_t i : {int64_t{1}, int64_t{10}, count - 2}) p[i] = inf;
+    for (int64_t i : {int64_t{2}, int64_t{11}, count - 3}) p[i] = -inf;
+    const at::Tensor upstream = at::randn_like(x);
+    for (int bits : {2, 4, 8, 32}) {
+      const PactGrads fused = run_pact(x, 2.0f, bits, PactImpl::kFused, upstream);
+      const PactGrads composite = run_pact(x, 2.0f, bits, PactImpl::kComposite, upstream);
+      EXPECT_TRUE(same_values(fused.y, composite.y)) << bits << " " << count;
+      EXPECT_TRUE(same_values(fused.grad_x, composite.grad_x)) << bits << " " << count;
+      EXPECT_TRUE(at::isnan(fused.y[0]).item<bool>()) << "NaN must stay NaN, bits " << bits;
+      EXPECT_TRUE(at::isnan(fused.y[count / 2]).item<bool>()) << bits;
+      EXPECT_EQ(fused.y[1].item<float>(), 2.0f) << "+Inf clips to alpha";
+      EXPECT_EQ(fused.y[2].item<float>(), 0.0f) << "-Inf clips to 0";
+      EXPECT_EQ(fused.grad_x[0].item<float>(), 0.0f) << "a NaN passes no gradient";
+      const double a = fused.grad_alpha.item<double>();
+      const double b = composite.grad_alpha.item<double>();
+      EXPECT_NEAR(a, b, 1e-6 * (1 + std::abs(b))) << bits;
+    }
+  }
+}
+
+TEST(QuantPact, BackwardOnNonContiguousAndChannelsLastInputs) {
+  // The fused path packs its mask in logical (NCHW) order: its backward must
+  // read the upstream gradient in that order whatever the layouts.
+  at::manual_seed(8);
+  const at::Tensor dense = at::randn({4, 6, 5, 3}) * 2;
+  const at::Tensor upstream_dense = at::randn({4, 6, 5, 3});
+  const PactGrads want = run_pact(dense, 1.5f, 3, PactImpl::kComposite, upstream_dense);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  struct Case {
+    const char* name;
+    at::Tensor x, upstream;
+  };
+  const std::vector<Case> cases = {
+      {"channels_last input", dense.contiguous(cl), upstream_dense},
+      {"channels_last input and gradient", dense.contiguous(cl), upstream_dense.contiguous(cl)},
+      {"channels_last gradient", dense, upstream_dense.contiguous(cl)},
+      {"transposed input", dense.transpose(1, 3).contiguous().transpose(1, 3), upstream_dense},
+      {"transposed gradient", dense, upstream_dense.transpose(0, 2).contiguous().transpose(0, 2)},
+  };
+  for (const Case& c : cases) {
+    ASSERT_TRUE(at::equal(c.x, dense) && at::equal(c.upstream, upstream_dense)) << c.name;
+    ASSERT_FALSE(c.x.is_contiguous() && c.upstream.is_contiguous()) << c.name;
+    for (PactImpl impl : {PactImpl::kFused, PactImpl::kComposite}) {
+      const PactGrads got = run_pact(c.x, 1.5f, 3, impl, c.upstream);
+      EXPECT_TRUE(at::equal(got.y, want.y)) << c.name;
+      EXPECT_TRUE(at::equal(got.grad_x, want.grad_x)) << c.name;
+      EXPECT_NEAR(got.grad_alpha.item<double>(), want.grad_alpha.item<double>(), 1e-4) << c.name;
+    }
+  }
+}
+
 TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
 #if defined(__x86_64__)
   namespace k = pactq::quant::kernels;
@@ -195,7 +263,10 @@ TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
   k::pact_forward_avx2(a, 0, n);
   EXPECT_EQ(m1, m2);
   for (int64_t i = 0; i < n; ++i) {
-    if (i == 9) continue;  // NaN: the value may differ, the mask may not
+    if (i == 9) {  // NaN stays NaN on both
+      EXPECT_TRUE(std::isnan(y1[i]) && std::isnan(y2[i])) << y1[i] << " " << y2[i];
+      continue;
+    }
     EXPECT_EQ(y1[i], y2[i]) << i;
   }
   // The regions as documented: per group of 8, a byte of "passes" bits and a
@@ -231,6 +302,15 @@ TEST(QuantPact, NonContiguousAndDoubleInputs) {
 TEST(QuantPact, RejectsBadArguments) {
   const at::Tensor x = at::randn({4});
   EXPECT_THROW(pactq::quant::pact(x, at::ones({2}), 4), std::invalid_argument);
+  // alpha = 0 gives NaN outputs; alpha < 0 makes the paths' masks disagree.
+  for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity()}) {
+    for (PactImpl impl : {PactImpl::kAuto, PactImpl::kFused, PactImpl::kComposite}) {
+      EXPECT_THROW(pactq::quant::pact(x, at::full({1}, bad), 4, impl), std::invalid_argument)
+          << bad;
+    }
+    EXPECT_THROW(pactq::quant::pact(x, at::full({1}, bad), 32), std::invalid_argument) << bad;
+  }
   EXPECT_THROW(pactq::quant::pact(x, at::ones({1}), 9), std::invalid_argument);
   EXPECT_THROW(pactq::quant::pact(x.to(at::kDouble), at::ones({1}), 4, PactImpl::kFused),
                std::invalid_argument);
@@ -323,6 +403,43 @@ TEST(QuantDoReFa, ExportCodesAreTheTrainedValues) {
     const at::Tensor trained_codes = at::round((wq.to(at::kDouble) + 1) * n / 2);
     EXPECT_TRUE(at::equal(codes.codes.to(at::kDouble), trained_codes)) << bits;
     EXPECT_TRUE(at::allclose(pactq::quant::dequantize(codes), wq, 0, 1e-6)) << bits;
+    // And against PACT.md's formula, computed here element by element in
+    // double: the same code wherever u * n is not within float rounding of a
+    // tie (there the float rule may round either way).
+    const at::Tensor wd = w.to(at::kDouble).contiguous();
+    const double* wp = wd.data_ptr<double>();
+    double max_t = 0;
+    for (int64_t i = 0; i < wd.numel(); ++i) max_t = std::max(max_t, std::abs(std::tanh(wp[i])));
+    const at::Tensor got = codes.codes.to(at::kInt).contiguous();
+    const int* gp = got.data_ptr<int>();
+    int64_t checked = 0;
+    for (int64_t i = 0; i < wd.numel(); ++i) {
+      const double un = (std::tanh(wp[i]) / (2 * max_t) + 0.5) * n;
+      const double frac = un - std::floor(un);
+      if (std::abs(frac - 0.5) < 1e-4) continue;
+      ASSERT_EQ(gp[i], static_cast<int>(std::lround(un))) << "bits " << bits << " element " << i;
+      ++checked;
+    }
+    EXPECT_GT(checked, wd.numel() * 99 / 100) << bits;
+  }
+}
+
+TEST(QuantDoReFa, NanWeightsGiveNanOnBothPathsAndNoCodes) {
+  // The fused max once skipped a NaN (std::max), leaving the layer finite but
+  // for one weight; the composite's at::max makes the whole layer NaN.
+  at::Tensor w = at::randn({8, 4, 3, 3}) * 0.3;
+  w.view({-1})[5] = std::numeric_limits<float>::quiet_NaN();
+  for (int bits : {2, 4}) {
+    at::NoGradGuard no_grad;
+    const at::Tensor fused =
+        pactq::quant::quantize_weight(w, bits, pactq::quant::WeightQuantKind::kDoReFa);
+    const at::Tensor composite = pactq::quant::quantize_weight_composite(w, bits);
+    EXPECT_TRUE(at::isnan(composite).all().item<bool>()) << bits;
+    EXPECT_TRUE(at::isnan(fused).all().item<bool>()) << bits;
+    for (auto kind :
+         {pactq::quant::WeightQuantKind::kDoReFa, pactq::quant::WeightQuantKind::kSawb}) {
+      EXPECT_THROW(pactq::quant::weight_codes(w, bits, kind), std::invalid_argument) << bits;
+    }
   }
 }
 

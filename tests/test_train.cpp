@@ -9,13 +9,17 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "pactq/data/registry.h"
+#include "pactq/nn/alpha.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/divergence.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/model_setup.h"
+#include "pactq/train/optimizer.h"
 #include "pactq/train/safetensors.h"
 #include "pactq/train/schedule.h"
 #include "pactq/train/trainer.h"
@@ -118,6 +122,17 @@ TEST(TrainInit, ShapeMismatchIsAnErrorAndNamesAreReported) {
   EXPECT_EQ(r.unexpected, std::vector<std::string>{"extra"});
   EXPECT_FALSE(r.missing.empty());
   EXPECT_TRUE(model->named_parameters()["conv1.weight"].eq(0).all().item<bool>());
+  // An alpha that would divide by zero (or flip the clip) is refused at load.
+  c.wbits = c.abits = "4";
+  auto quantized = build_model(c, 10);
+  write_safetensors(dir + "/alpha.safetensors", {{"layer1.0.act1.alpha", at::zeros({1})}});
+  try {
+    load_float_weights(*quantized, dir + "/alpha.safetensors");
+    FAIL() << "alpha 0 was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layer1.0.act1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("alpha.safetensors"), std::string::npos) << e.what();
+  }
   write_safetensors(dir + "/bad.safetensors", {{"conv1.weight", at::zeros({16, 3, 5, 5})}});
   try {
     load_float_weights(*model, dir + "/bad.safetensors");
@@ -126,6 +141,109 @@ TEST(TrainInit, ShapeMismatchIsAnErrorAndNamesAreReported) {
     EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("bad.safetensors"), std::string::npos);
   }
+  fs::remove_all(dir);
+}
+
+TEST(TrainOptimizer, AlphasHaveTheirOwnDecayDefaultingToTheWeightDecay) {
+  TrainConfig c;
+  c.model = "lenet5";
+  c.lr = 0.1;
+  c.momentum = 0;  // one step is then exactly p -= lr * (grad + decay * p)
+  c.weight_decay = 5e-4;
+  // The paper's lambda_alpha is the experiment's weight decay: the default.
+  EXPECT_DOUBLE_EQ(c.resolved_alpha_decay(), 5e-4);
+  EXPECT_DOUBLE_EQ(TrainConfig::from_json(c.to_json()).resolved_alpha_decay(), 5e-4);
+  for (const double alpha_decay : {-1.0, 0.02}) {  // -1: left at the default
+    if (alpha_decay >= 0) c.alpha_decay = alpha_decay;
+    const double want_alpha_decay = alpha_decay >= 0 ? alpha_decay : c.weight_decay;
+    auto model = build_model(c, 10);
+    auto optimizer = make_optimizer(c, *model);
+    const auto alphas = pactq::nn::learned_alphas(*model);
+    ASSERT_EQ(alphas.size(), 4u);
+    ASSERT_EQ(optimizer->param_groups().size(), 2u);
+    const auto& weights = optimizer->param_groups()[0].params();
+    const auto& alpha_group = optimizer->param_groups()[1].params();
+    ASSERT_EQ(alpha_group.size(), alphas.size());
+    for (size_t i = 0; i < alphas.size(); ++i)
+      EXPECT_TRUE(alpha_group[i].is_same(alphas[i].second));
+    for (const auto& w : weights) {
+      for (const auto& a : alphas) EXPECT_FALSE(w.is_same(a.second)) << a.first;
+    }
+    size_t trainable = 0;
+    for (const auto& p : model->parameters()) trainable += p.requires_grad();
+    EXPECT_EQ(weights.size() + alpha_group.size(), trainable);
+    // Behaviour, not just options: with zero gradients one step applies only
+    // the decays, each group its own.
+    std::vector<at::Tensor> before;
+    for (const auto& p : model->parameters()) {
+      before.push_back(p.detach().clone());
+      p.mutable_grad() = at::zeros_like(p);
+    }
+    optimizer->step();
+    const auto params = model->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (!params[i].requires_grad()) continue;
+      bool is_alpha = false;
+      for (const auto& a : alphas) is_alpha = is_alpha || a.second.is_same(params[i]);
+      const double decay = is_alpha ? want_alpha_decay : c.weight_decay;
+      EXPECT_TRUE(at::allclose(params[i].detach(), before[i] * (1 - c.lr * decay), 1e-6, 1e-9))
+          << (is_alpha ? "alpha" : "weight") << " " << i;
+    }
+  }
+}
+
+TEST(TrainEndToEnd, TheAlphaGuardRunsAfterEveryStep) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  // An alpha decay this strong drives every alpha negative in each step
+  // (alpha * (1 - lr * decay) < 0): only the guard's floor keeps it positive
+  // for the next step's forward.
+  const std::string dir = temp_dir("guard");
+  TrainConfig c = small_lenet_config(dir);
+  c.alpha_decay = 1e6;
+  c.limit_train = 512;
+  c.max_steps = 4;
+  c.momentum = 0;
+  run_training(c);
+  auto model = build_model(c, 10);
+  load_checkpoint(dir + "/last.pt", *model, nullptr);
+  const auto alphas = pactq::nn::learned_alphas(*model);
+  ASSERT_FALSE(alphas.empty());
+  for (const auto& [name, alpha] : alphas) EXPECT_FLOAT_EQ(alpha.item<float>(), 1e-3f) << name;
+  fs::remove_all(dir);
+}
+
+TEST(TrainEndToEnd, ANanStopsTrainingNamingWhereItIs) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const std::string dir = temp_dir("nan");
+  TrainConfig c = small_lenet_config(dir);
+  c.limit_train = 512;
+  c.max_steps = 3;
+  // Float weights with one NaN in conv2: the fused kernels once turned it
+  // into zeros (the loss stayed finite while the layer was dead).
+  auto source = build_model(c, 10);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& p : source->named_parameters()) tensors[p.key()] = p.value().detach().clone();
+  for (const auto& b : source->named_buffers()) tensors[b.key()] = b.value().clone();
+  tensors["conv2.weight"].view({-1})[7] = std::numeric_limits<float>::quiet_NaN();
+  write_safetensors(dir + "/nan.safetensors", tensors);
+  c.init_from = dir + "/nan.safetensors";
+  try {
+    run_training(c);
+    FAIL() << "training went on with a NaN weight";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("diverged"), std::string::npos) << what;
+    EXPECT_NE(what.find("step 1"), std::string::npos) << what;
+    EXPECT_NE(what.find("conv2.weight"), std::string::npos) << what;
+  }
+  // A NaN that arises in the activations is named by the first layer it reaches.
+  auto model = build_model(c, 10);
+  model->train();
+  at::Tensor images = at::randn({4, 1, 28, 28});
+  EXPECT_EQ(locate_non_finite(*model, images), "");
+  images[2][0][5][5] = std::numeric_limits<float>::infinity();
+  images[2][0][5][6] = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(locate_non_finite(*model, images), "the input of activation 'act1'");
   fs::remove_all(dir);
 }
 

@@ -49,7 +49,6 @@ void add_quickstart_command(CLI::App& app) {
       c.optimizer = "sgd";
       c.lr = 0.05;
       c.weight_decay = 5e-4;
-      c.alpha_decay = 5e-4;
       c.schedule = "cosine";
       c.out = run.dir;
       c.threads = args->threads;

@@ -36,8 +36,11 @@ void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
 }
 
 void add_optimisation_options(CLI::App& cmd, train::TrainConfig& c) {
-  cmd.add_option("--alpha-decay", c.alpha_decay, "weight decay of the alphas (L2 on alpha)")
-      ->capture_default_str();
+  cmd.add_option_function<double>(
+      "--alpha-decay", [&c](const double& value) { c.alpha_decay = value; },
+      "weight decay of the PACT alphas (the paper's lambda_alpha; same convention as "
+      "--weight-decay: lambda*alpha added to the gradient, i.e. the penalty (lambda/2)*alpha^2); "
+      "default: the --weight-decay value, as in the paper");
   cmd.add_option("--epochs", c.epochs, "epochs")->capture_default_str();
   cmd.add_option("--optimizer", c.optimizer, "sgd | adam")->capture_default_str();
   cmd.add_option("--lr", c.lr, "base learning rate")->capture_default_str();

@@ -29,6 +29,21 @@ at::Tensor alpha_l2_penalty(torch::nn::Module& model, double lambda) {
   return lambda * total;
 }
 
+void check_alphas(torch::nn::Module& model, const std::string& source) {
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const auto* act = dynamic_cast<const PactReLUImpl*>(item.value().get());
+    if (act == nullptr || act->kind() == ActivationKind::kRelu) continue;
+    const at::Tensor values = act->alpha.detach().to(at::kCPU, at::kDouble).reshape({-1});
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      const double a = values[i].item<double>();
+      if (!(a > 0.0) || !std::isfinite(a)) {
+        throw std::invalid_argument(source + ": alpha of layer '" + item.key() + "' is " +
+                                    std::to_string(a) + " (expected a positive, finite value)");
+      }
+    }
+  }
+}
+
 void guard_alphas(torch::nn::Module& model, double floor) {
   const auto alphas = learned_alphas(model);
   if (alphas.empty()) return;

@@ -20,6 +20,11 @@ std::vector<std::pair<std::string, at::Tensor>> learned_alphas(torch::nn::Module
 
 at::Tensor alpha_l2_penalty(torch::nn::Module& model, double lambda);
 
+// Where alpha values enter from outside (an --init-from file, a checkpoint):
+// raises std::invalid_argument naming `source` and the layer when the alpha of
+// any clipping activation (learned or fixed) is not positive and finite.
+void check_alphas(torch::nn::Module& model, const std::string& source);
+
 // After an optimiser step: raises std::runtime_error naming the layer when an
 // alpha is NaN or Inf, and clamps every alpha to at least `floor`. One host
 // sync for the whole model.

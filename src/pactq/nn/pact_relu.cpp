@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "pactq/nn/non_finite_probe.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/pact.h"
 
@@ -65,6 +66,7 @@ void PactReLUImpl::set_precision(int bits, ActivationKind kind) {
 }
 
 at::Tensor PactReLUImpl::forward(const at::Tensor& x) {
+  NonFiniteProbe::observe(*this, x);
   if (options_.kind == ActivationKind::kRelu) return at::relu(x);
   return quant::pact(x, alpha, options_.bits);
 }

@@ -3,7 +3,9 @@
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
+#include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "pactq/quant/bits.h"
@@ -145,6 +147,17 @@ at::Tensor pact(const at::Tensor& x, const at::Tensor& alpha, int bits, PactImpl
   if (alpha.device() != x.device()) {
     throw std::invalid_argument("pact: alpha is on " + alpha.device().str() +
                                 " but the input is on " + x.device().str());
+  }
+  // alpha = 0 divides by zero and alpha < 0 makes the fused and composite
+  // masks disagree. On the CPU the check is a memory read; on other devices it
+  // would be a sync per call, so there alpha is checked where values enter
+  // (nn::check_alphas at load, nn::guard_alphas after each step).
+  if (alpha.device().is_cpu()) {
+    const double a = alpha.item<double>();
+    if (!(a > 0.0) || !std::isfinite(a)) {
+      throw std::invalid_argument("pact: alpha must be positive and finite, got " +
+                                  std::to_string(a));
+    }
   }
   bool fused = false;
   switch (impl) {

@@ -30,7 +30,9 @@ void pact_forward_scalar(const PactForwardArgs& a, int64_t begin, int64_t end) {
   unsigned pass = 0, clipped = 0;
   for (int64_t i = begin; i < end; ++i) {
     const float v = a.x[i];
-    const float c = std::fmin(std::fmax(v, 0.0f), a.alpha);
+    // Comparisons, not fmin/fmax: those drop a NaN, and a NaN must reach the
+    // output (as on the composite path) so a diverging layer shows in the loss.
+    const float c = v < 0.0f ? 0.0f : (v > a.alpha ? a.alpha : v);
     a.y[i] = a.quantize ? std::nearbyint(c * a.scale) * a.inv_scale : c;
     const unsigned bit = 1u << (i & 7);
     // (x >= 0) + (x >= alpha); NaN is below. alpha > 0, so clipped implies >= 0.
@@ -68,9 +70,10 @@ __attribute__((target("avx2"))) void pact_forward_avx2(const PactForwardArgs& a,
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m256 v = _mm256_loadu_ps(a.x + i);
-    // min/max with v first: a NaN input propagates like std::fmin/fmax do not,
-    // but both paths give "below" for the mask and the loss check catches it.
-    __m256 c = _mm256_min_ps(_mm256_max_ps(v, zero), alpha);
+    // maxps/minps return their second operand when either is NaN: with v
+    // second, a NaN input stays NaN in the output (as on the composite path);
+    // its mask region is "below", so it passes no gradient.
+    __m256 c = _mm256_min_ps(alpha, _mm256_max_ps(zero, v));
     if (a.quantize) {
       c = _mm256_mul_ps(
           _mm256_round_ps(_mm256_mul_ps(c, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),

@@ -18,7 +18,7 @@ inline int64_t pact_mask_bytes(int64_t numel) {
 
 // For i in [begin, end): y[i] = round(clamp(x[i], 0, alpha) * scale) * inv_scale
 // (no rounding when quantize == false); mask region of i = (x >= 0) + (x >= alpha)
-// (NaN: below).
+// (a NaN input gives a NaN output, as the composite path does, and region below).
 struct PactForwardArgs {
   const float* x;
   float* y;

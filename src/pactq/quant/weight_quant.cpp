@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "pactq/quant/bits.h"
@@ -66,9 +67,16 @@ DoReFaCpuCodes dorefa_codes_cpu(const at::Tensor& w, int64_t n) {
   c.t = at::tanh(w.contiguous());
   const int64_t numel = c.t.numel();
   const float* tp = c.t.data_ptr<float>();
+  // A NaN weight makes the whole layer NaN, as at::max does on the composite
+  // path (std::max would skip it), so a diverging layer reaches the loss.
   float m = 0.f;
-  for (int64_t i = 0; i < numel; ++i) m = std::max(m, std::fabs(tp[i]));
-  c.m = std::max(m, static_cast<float>(kTinyScale));
+  bool any_nan = false;
+  for (int64_t i = 0; i < numel; ++i) {
+    m = std::max(m, std::fabs(tp[i]));
+    any_nan = any_nan || std::isnan(tp[i]);
+  }
+  c.m = any_nan ? std::numeric_limits<float>::quiet_NaN()
+                : std::max(m, static_cast<float>(kTinyScale));
   const float two_m = 2.f * c.m, nf = static_cast<float>(n);
   c.q = at::empty_like(c.t);
   float* qp = c.q.data_ptr<float>();
@@ -203,6 +211,10 @@ WeightCodes weight_codes(const at::Tensor& w_in, int bits, WeightQuantKind kind)
     throw std::invalid_argument("weight_codes: a full-precision layer has no integer codes");
   }
   const at::Tensor w = w_in.detach().to(at::kFloat);
+  // NaN has no integer code (the byte cast would be arbitrary).
+  if (!at::isfinite(w).all().item<bool>()) {
+    throw std::invalid_argument("weight_codes: the weights hold NaN or Inf (a diverged layer)");
+  }
   const int64_t n = max_code(bits);
   WeightCodes out;
   out.bits = bits;

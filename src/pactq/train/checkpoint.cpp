@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/nn/alpha.h"
 
 namespace pactq::train {
 namespace {
@@ -110,6 +111,7 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
   };
   for (auto& p : model.named_parameters()) load_one(p.key(), p.value(), false);
   for (auto& b : model.named_buffers()) load_one(b.key(), b.value(), true);
+  nn::check_alphas(model, path);
   if (optimizer != nullptr) {
     torch::serialize::InputArchive opt_archive;
     if (!archive.try_read("optimizer", opt_archive)) {

@@ -30,7 +30,7 @@ void TrainConfig::validate() const {
   if (!(lr > 0)) fail("--lr", "must be positive");
   if (momentum < 0 || momentum >= 1) fail("--momentum", "must be in [0, 1)");
   if (weight_decay < 0) fail("--weight-decay", "must be >= 0");
-  if (alpha_decay < 0) fail("--alpha-decay", "must be >= 0");
+  if (resolved_alpha_decay() < 0) fail("--alpha-decay", "must be >= 0");
   if (!(alpha_init > 0)) fail("--alpha-init", "must be positive");
   if (warmup_epochs < 0) fail("--warmup-epochs", "must be >= 0");
   if (workers < 0) fail("--workers", "must be >= 0");
@@ -51,7 +51,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"act_quant", act_quant},
           {"overrides", overrides},
           {"alpha_init", alpha_init},
-          {"alpha_decay", alpha_decay},
+          {"alpha_decay", resolved_alpha_decay()},  // stored resolved: the run is explicit
           {"epochs", epochs},
           {"batch_size", batch_size},
           {"optimizer", optimizer},
@@ -92,7 +92,9 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("act_quant", c.act_quant);
   get("overrides", c.overrides);
   get("alpha_init", c.alpha_init);
-  get("alpha_decay", c.alpha_decay);
+  if (j.contains("alpha_decay") && !j.at("alpha_decay").is_null()) {
+    c.alpha_decay = j.at("alpha_decay").get<double>();
+  }
   get("epochs", c.epochs);
   get("batch_size", c.batch_size);
   get("optimizer", c.optimizer);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,10 @@ struct TrainConfig {
   std::string act_quant = "pact";
   std::vector<std::string> overrides;  // PATTERN=BITS ...
   double alpha_init = 10.0;
-  double alpha_decay = 2e-4;
+  // Weight decay of the PACT alphas (the paper's lambda_alpha), same convention
+  // as weight_decay (lambda * alpha added to alpha's gradient, i.e. the penalty
+  // (lambda / 2) * alpha^2). Unset: equal to weight_decay, as in the paper.
+  std::optional<double> alpha_decay;
   // optimisation
   int epochs = 200;
   int batch_size = 128;
@@ -54,6 +58,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every N steps within an epoch
   bool quiet = false;
 
+  double resolved_alpha_decay() const { return alpha_decay.value_or(weight_decay); }
   nn::PrecisionPolicy precision_policy() const;
   void validate() const;  // throws std::invalid_argument naming the option
   nlohmann::json to_json() const;

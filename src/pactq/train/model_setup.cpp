@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "pactq/models/registry.h"
+#include "pactq/nn/alpha.h"
 #include "pactq/train/safetensors.h"
 
 namespace pactq::train {
@@ -59,6 +60,7 @@ InitReport load_float_weights(torch::nn::Module& model, const std::string& path)
     throw std::runtime_error(path + ": no tensor name matches the model (" + report.summary() +
                              ")");
   }
+  nn::check_alphas(model, path);
   return report;
 }
 

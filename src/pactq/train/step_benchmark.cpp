@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/CPUAllocator.h>
-#include <torch/optim/sgd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "pactq/nn/alpha.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/model_setup.h"
+#include "pactq/train/optimizer.h"
 
 namespace pactq::train {
 
@@ -29,16 +29,14 @@ namespace {
 
 struct Variant {
   models::QuantModelPtr model;
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
 };
 
 Variant make_variant(const TrainConfig& c) {
   Variant v;
   v.model = build_model(c, c.num_classes > 0 ? c.num_classes : 10);
   v.model->train();
-  v.optimizer = std::make_unique<torch::optim::SGD>(
-      v.model->parameters(),
-      torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
+  v.optimizer = make_optimizer(c, *v.model);  // the trainer's, alpha group included
   return v;
 }
 

@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
 #include <chrono>
@@ -19,9 +17,11 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/divergence.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/metrics_log.h"
 #include "pactq/train/model_setup.h"
+#include "pactq/train/optimizer.h"
 #include "pactq/train/progress.h"
 #include "pactq/train/schedule.h"
 
@@ -32,37 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
-                                                        models::QuantModel& model) {
-  std::vector<at::Tensor> alphas;
-  for (const auto& item : nn::learned_alphas(model)) alphas.push_back(item.second);
-  std::vector<at::Tensor> others;
-  for (const auto& p : model.parameters()) {
-    if (!p.requires_grad()) continue;
-    bool is_alpha = false;
-    for (const auto& a : alphas) is_alpha = is_alpha || a.is_same(p);
-    if (!is_alpha) others.push_back(p);
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (c.optimizer == "adam") {
-    auto opts = [&](double decay) {
-      return std::make_unique<torch::optim::AdamOptions>(
-          torch::optim::AdamOptions(c.lr).eps(1e-5).weight_decay(decay));
-    };
-    groups.emplace_back(others, opts(c.weight_decay));
-    if (!alphas.empty()) groups.emplace_back(alphas, opts(c.alpha_decay));
-    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(c.lr).eps(1e-5));
-  }
-  auto opts = [&](double decay) {
-    return std::make_unique<torch::optim::SGDOptions>(
-        torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(decay));
-  };
-  groups.emplace_back(others, opts(c.weight_decay));
-  if (!alphas.empty()) groups.emplace_back(alphas, opts(c.alpha_decay));
-  return std::make_unique<torch::optim::SGD>(groups,
-                                             torch::optim::SGDOptions(c.lr).momentum(c.momentum));
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -187,11 +156,12 @@ TrainSummary run_training(TrainConfig config) {
       const at::Tensor loss = at::cross_entropy_loss(logits, batch->labels);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
+        const std::string where = locate_non_finite(*model, batch->images);
         throw std::runtime_error(
-            fmt::format("training diverged: loss is {} at epoch {}, step {}; the last good "
-                        "checkpoint is kept at {} "
-                        "(try a lower --lr or --alpha-init)",
-                        loss_value, state.epoch + 1, state.global_step + 1, last_path));
+            fmt::format("training diverged: loss is {} at epoch {}, step {}{}; the last good "
+                        "checkpoint is kept at {} (try a lower --lr or --alpha-init)",
+                        loss_value, state.epoch + 1, state.global_step + 1,
+                        where.empty() ? "" : "; first non-finite value in " + where, last_path));
       }
       loss.backward();
       optimizer->step();

@@ -1,0 +1,36 @@
+#include "pactq/train/divergence.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include "pactq/nn/non_finite_probe.h"
+
+namespace pactq::train {
+namespace {
+bool all_finite(const at::Tensor& t) {
+  return !t.is_floating_point() || at::isfinite(t).all().item<bool>();
+}
+}  // namespace
+
+std::string locate_non_finite(models::QuantModel& model, const at::Tensor& images) {
+  for (const auto& p : model.named_parameters()) {
+    if (!all_finite(p.value())) return "parameter '" + p.key() + "'";
+  }
+  for (const auto& b : model.named_buffers()) {
+    if (!all_finite(b.value())) return "buffer '" + b.key() + "'";
+  }
+  at::NoGradGuard no_grad;
+  nn::NonFiniteProbe probe;
+  const at::Tensor logits = model.forward(images);
+  if (probe.first() != nullptr) {
+    for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+      if (item.value().get() == probe.first()) {
+        return "the input of activation '" + item.key() + "'";
+      }
+    }
+    return "the input of an activation";
+  }
+  if (!all_finite(logits)) return "the logits (last layer)";
+  return "";
+}
+
+}  // namespace pactq::train
