@@ -2,7 +2,16 @@
 // and every ISA variant against the reference (bit-exact), XNNPACK-tester style.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -22,13 +31,19 @@ struct ConvCase {
   int res_stride = 1, res_pad = 0;
   OutputSpec out = OutputSpec::Codes(4, 3.f);
   uint32_t seed = 1;
+  // Worst case for the kernels' narrow accumulators instead of random codes:
+  // every activation at a_max and every weight at an extreme, +n_w (q = n_w)
+  // on even output channels and -n_w (q = 0) on odd ones, so partial sums grow
+  // as fast as they can in both directions.
+  bool worst_case = false;
 
   std::string str() const {
     std::ostringstream s;
     s << "cin=" << in_c << " cout=" << out_c << " hw=" << h << "x" << w << " k=" << kh << "x" << kw
       << " s=" << sh << "," << sw << " p=" << ph << "," << pw << " g=" << groups << " w" << wbits
       << "a" << abits << " res=" << residual << (res_codes ? "c" : "f") << res_stride << "/"
-      << res_pad << " out=" << (out.codes ? "codes" : "float") << out.bits << " seed=" << seed;
+      << res_pad << " out=" << (out.codes ? "codes" : "float") << out.bits << " seed=" << seed
+      << (worst_case ? " worst-case" : "");
     return s.str();
   }
 };
@@ -56,9 +71,17 @@ Built build(const ConvCase& cc) {
   n.pad_w = cc.pw;
   n.groups = cc.groups;
   const size_t wcount = static_cast<size_t>(cc.out_c) * (cc.in_c / cc.groups) * cc.kh * cc.kw;
-  n.weight = WeightData::Codes(test::random_codes(rng, wcount, cc.wbits), cc.wbits, 1.f);
-  // Scales chosen so that outputs spread over the code range.
   const int na = (1 << cc.abits) - 1, nw = (1 << cc.wbits) - 1;
+  std::vector<uint8_t> wcodes;
+  if (cc.worst_case) {
+    const size_t per_oc = wcount / cc.out_c;
+    for (int oc = 0; oc < cc.out_c; ++oc)
+      wcodes.insert(wcodes.end(), per_oc, static_cast<uint8_t>(oc % 2 == 0 ? nw : 0));
+  } else {
+    wcodes = test::random_codes(rng, wcount, cc.wbits);
+  }
+  n.weight = WeightData::Codes(std::move(wcodes), cc.wbits, 1.f);
+  // Scales chosen so that outputs spread over the code range.
   const float typical = std::sqrt(static_cast<float>(wcount / cc.out_c)) * na * nw * 0.5f + 1.f;
   n.out_scale = test::random_floats(rng, cc.out_c, 0.5f / typical, 4.f / typical);
   n.out_bias = test::random_floats(rng, cc.out_c, -1.f, 2.f);
@@ -69,8 +92,12 @@ Built build(const ConvCase& cc) {
   b.x.codes = true;
   b.x.bits = cc.abits;
   b.x.alpha = 2.f;
-  const auto xa = test::random_codes(rng, b.x.size(), cc.abits);
-  b.x.a.assign(xa.begin(), xa.end());
+  if (cc.worst_case) {
+    b.x.a.assign(b.x.size(), na);
+  } else {
+    const auto xa = test::random_codes(rng, b.x.size(), cc.abits);
+    b.x.a.assign(xa.begin(), xa.end());
+  }
   b.x_nhwc.assign(b.x.size() + 64, 0xEE);  // slack filled with garbage on purpose
   for (int c = 0; c < cc.in_c; ++c)
     for (int i = 0; i < cc.h; ++i)
@@ -228,8 +255,16 @@ class QConvIsa : public ::testing::TestWithParam<std::string> {
     const auto want = run_kernel(k::qconv_ref_kernel(), cc, b, 1);
     const auto got = run_kernel(*kern_, cc, b, 3);
     ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i], want[i]) << kern_->name << " " << cc.str() << " byte " << i;
+    if (cc.out.codes) {
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(int{got[i]}, int{want[i]}) << kern_->name << " " << cc.str() << " code " << i;
+      return;
+    }
+    for (size_t i = 0; i < got.size(); i += 4) {
+      float g, w;
+      std::memcpy(&g, &got[i], 4);
+      std::memcpy(&w, &want[i], 4);
+      ASSERT_EQ(g, w) << kern_->name << " " << cc.str() << " value " << i / 4;
     }
   }
   const k::QConvKernel* kern_ = nullptr;
@@ -255,17 +290,35 @@ TEST_P(QConvIsa, EveryBitWidthPair) {
 }
 
 TEST_P(QConvIsa, LongKForcesInt16Flushes) {
-  // K = 9 * 256 = 2304 quads-worth at 4x4 and 2x2 bits: many int16 flushes.
-  for (int bits : {2, 4, 8}) {
-    ConvCase cc;
-    cc.in_c = 256;
-    cc.out_c = 16;
-    cc.h = cc.w = 4;
-    cc.wbits = cc.abits = bits;
-    cc.out = OutputSpec::Float();
-    cc.seed = 7 + bits;
-    check(cc);
-  }
+  // Worst-case codes for every bit pair, with K long enough that an int16
+  // accumulator (AVX2 mode 1: one pair sum of at most 2 a_max n_w per quad and
+  // lane) would overflow twice over without its flushes. Two shapes reach both
+  // flush sites of the AVX2 kernel: 3x3 (flush between taps) and 1x1 with more
+  // quads than one flush interval (flush inside the tap); cin % 4 == 3 keeps a
+  // padded K lane (and VNNI mode 2's tail ones vector) in play. Float output
+  // keeps the accumulator visible (codes would saturate).
+  for (int wbits = 1; wbits <= 8; ++wbits)
+    for (int abits = 1; abits <= 8; ++abits) {
+      const long pair_max = 2L * ((1 << abits) - 1) * ((1 << wbits) - 1);
+      const long quads_per_flush = std::max(1L, 32767 / pair_max);
+      const long quads = 2 * (quads_per_flush + 1);
+      ASSERT_GT(quads * pair_max, 2 * 32767L);  // the case can overflow int16
+      for (int k : {3, 1}) {
+        ConvCase cc;
+        cc.worst_case = true;
+        cc.wbits = wbits;
+        cc.abits = abits;
+        cc.kh = cc.kw = k;
+        cc.ph = cc.pw = k / 2;
+        cc.in_c = static_cast<int>(4 * ((quads + k * k - 1) / (k * k)) - 1);
+        cc.out_c = 24;          // a 16-channel and an 8-channel block (AVX2: NB = 2 and 1)
+        cc.h = k == 3 ? 3 : 2;  // 3x3: the centre row sees all 9 taps
+        cc.w = k == 3 ? 6 : 5;  // a full pixel block and a partial one
+        cc.out = OutputSpec::Float();
+        check(cc);
+        if (HasFatalFailure()) return;
+      }
+    }
 }
 
 TEST_P(QConvIsa, WideRowsAndFewChannels) {
@@ -394,10 +447,126 @@ TEST_P(FConvIsa, MatchesReferenceBitExactly) {
   }
 }
 
+// The dispatch reads PACTQ_ISA once per process, so each setting is tested in
+// a child: this binary, running only ReportChosenKernels.
+constexpr const char* kReportEnv = "PACTQ_TEST_REPORT_KERNELS";
+
+// Prints the variants the dispatch chose, in a child started by
+// run_with_isa(); does nothing in a normal run.
+TEST(QConvDispatch, ReportChosenKernels) {
+  if (std::getenv(kReportEnv) == nullptr) return;
+  const k::FConvRowsFn f = k::fconv_rows_kernel();
+  const char* fconv = f == &k::fconv_rows_ref       ? "ref"
+                      : f == k::fconv_rows_avx2()   ? "avx2"
+                      : f == k::fconv_rows_avx512() ? "avx512vnni"
+                                                    : "unknown";
+  std::printf("qconv=%s fconv=%s\n", k::qconv_kernel().name, fconv);
+}
+
+struct ChildRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_and_remove(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  std::remove(path.c_str());
+  return s.str();
+}
+
+// Runs ReportChosenKernels in a child with PACTQ_ISA = `isa` (nullptr: unset).
+ChildRun run_with_isa(const char* isa) {
+  ChildRun r;
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return r;
+  exe[len] = '\0';
+  // GTEST_* would let sharding filter the test out or the child overwrite
+  // the parent's XML report.
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string var = *e;
+    if (var.rfind("PACTQ_ISA=", 0) != 0 && var.rfind("GTEST_", 0) != 0) env.push_back(var);
+  }
+  if (isa != nullptr) env.push_back(std::string("PACTQ_ISA=") + isa);
+  env.push_back(std::string(kReportEnv) + "=1");
+  std::vector<char*> envp;
+  for (auto& v : env) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::string filter = "--gtest_filter=QConvDispatch.ReportChosenKernels";
+  char* argv[] = {exe, filter.data(), nullptr};
+
+  static int calls = 0;
+  const std::string base = ::testing::TempDir() + "pactq_isa_child_" + std::to_string(getpid()) +
+                           "_" + std::to_string(calls++);
+  const std::string out_path = base + ".out", err_path = base + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, exe, &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return r;
+  if (waitpid(pid, &r.status, 0) != pid) r.status = -1;
+  r.out = read_and_remove(out_path);
+  r.err = read_and_remove(err_path);
+  return r;
+}
+
+// What the dispatch must pick with the cap `cap`: the best variant the CPU
+// (and build) has at or below it.
+std::string expected_variant(const std::string& cap) {
+  if (cap == "avx512vnni" && k::qconv_avx512_vnni_kernel()) return "avx512vnni";
+  if (cap != "ref" && k::qconv_avx2_kernel()) return "avx2";
+  return "ref";
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+void expect_child_selects(const char* isa, const std::string& variant) {
+  SCOPED_TRACE(std::string("PACTQ_ISA=") + (isa ? isa : "(unset)"));
+  const ChildRun r = run_with_isa(isa);
+  ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out << r.err;
+  EXPECT_EQ(count_of(r.out, "qconv=" + variant + " fconv=" + variant + "\n"), 1u) << r.out;
+  EXPECT_EQ(count_of(r.err, "PACTQ_ISA"), 0u) << "a valid value must not warn: " << r.err;
+}
+
 TEST(QConvDispatch, EnvironmentCanForceReference) {
-  // The runtime's choice is made once; it must be one of the known variants.
-  const std::string name = k::qconv_kernel().name;
-  EXPECT_TRUE(name == "ref" || name == "avx2" || name == "avx512vnni") << name;
+  expect_child_selects("ref", "ref");
+}
+
+TEST(QConvDispatch, EnvironmentCanCapAtAvx2) {
+  // On a CPU without AVX2 the cap selects what the CPU has: the reference.
+  expect_child_selects("avx2", expected_variant("avx2"));
+}
+
+TEST(QConvDispatch, UnsetEmptyOrTopValueSelectsCpuBest) {
+  const std::string best = expected_variant("avx512vnni");
+  expect_child_selects(nullptr, best);
+  expect_child_selects("", best);
+  expect_child_selects("avx512vnni", best);
+}
+
+TEST(QConvDispatch, UnknownValueWarnsOnceAndIsIgnored) {
+  for (const char* bogus : {"avx512", "REF"}) {
+    SCOPED_TRACE(bogus);
+    const ChildRun r = run_with_isa(bogus);
+    ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out << r.err;
+    const std::string best = expected_variant("avx512vnni");
+    EXPECT_EQ(count_of(r.out, "qconv=" + best + " fconv=" + best + "\n"), 1u) << r.out;
+    // One warning although both kernel families consulted the selection.
+    EXPECT_EQ(count_of(r.err, "PACTQ_ISA"), 1u) << r.err;
+    EXPECT_EQ(count_of(r.err, std::string("PACTQ_ISA=") + bogus + ":"), 1u) << r.err;
+    for (const char* valid : {"ref", "avx2", "avx512vnni"})
+      EXPECT_NE(r.err.find(valid), std::string::npos) << valid << " not listed: " << r.err;
+  }
 }
 
 }  // namespace

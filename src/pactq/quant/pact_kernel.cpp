@@ -115,7 +115,7 @@ __attribute__((target("avx2"))) double pact_backward_avx2(const float* grad_y, c
 
 namespace {
 bool use_avx2() {
-  static const bool enabled = !isa_forced_reference() && cpu_has_avx2_fma();
+  static const bool enabled = isa_selected_at_least(Isa::kAvx2);
   return enabled;
 }
 }  // namespace

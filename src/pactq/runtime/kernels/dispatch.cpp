@@ -1,4 +1,5 @@
-// Picks the ISA variant of each kernel family once.
+// Picks the ISA variant of each kernel family once, by the one rule in
+// common/cpu_isa.h (CPU flags capped by PACTQ_ISA).
 #include "pactq/common/cpu_isa.h"
 #include "pactq/runtime/kernels/kernels.h"
 
@@ -33,9 +34,10 @@ const QConvKernel* qconv_avx512_vnni_kernel() {
 
 const QConvKernel& qconv_kernel() {
   static const QConvKernel* chosen = [] {
-    if (isa_forced_reference()) return &qconv_ref_kernel();
-    const QConvKernel* k = isa_capped_at_avx2() ? nullptr : qconv_avx512_vnni_kernel();
-    if (!k) k = qconv_avx2_kernel();
+    // A variant may also be missing from the build (non-x86): fall through.
+    const QConvKernel* k = nullptr;
+    if (isa_selected_at_least(Isa::kAvx512Vnni)) k = qconv_avx512_vnni_kernel();
+    if (!k && isa_selected_at_least(Isa::kAvx2)) k = qconv_avx2_kernel();
     return k ? k : &qconv_ref_kernel();
   }();
   return *chosen;
@@ -57,9 +59,9 @@ FConvRowsFn fconv_rows_avx512() {
 
 FConvRowsFn fconv_rows_kernel() {
   static const FConvRowsFn chosen = [] {
-    if (isa_forced_reference()) return &fconv_rows_ref;
-    FConvRowsFn f = isa_capped_at_avx2() ? nullptr : fconv_rows_avx512();
-    if (!f) f = fconv_rows_avx2();
+    FConvRowsFn f = nullptr;
+    if (isa_selected_at_least(Isa::kAvx512Vnni)) f = fconv_rows_avx512();
+    if (!f && isa_selected_at_least(Isa::kAvx2)) f = fconv_rows_avx2();
     return f ? f : &fconv_rows_ref;
   }();
   return chosen;
