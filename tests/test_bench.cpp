@@ -1,5 +1,15 @@
-// Benchmark harness smoke tests: the harness measures what it claims (not speed).
+// Benchmark harness smoke tests: the harness measures what it claims (not
+// speed); `pactq bench train --peer` passes both widths and names bad options.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
 
 #include "pactq/train/step_benchmark.h"
 
@@ -37,4 +47,137 @@ TEST(BenchTrain, StepMemoryOfPactStaysCloseToFloat) {
   // PACT keeps a 1-byte mask per activation instead of nothing extra: the
   // quantized step may cost a little more, never a second copy of everything.
   EXPECT_LT(static_cast<double>(m[1].peak_bytes) / m[0].peak_bytes, 1.5);
+}
+
+// ---------------------------------------------------- `pactq bench train --peer`
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Cli {
+  int status = 0;
+  std::string output;
+};
+
+// Runs `pactq <args>` in `cwd`, stdout and stderr together.
+Cli pactq_cli(const std::string& args, const std::string& cwd = ".") {
+  const std::string exe = std::string(PACTQ_BINARY_DIR) + "/pactq";
+  std::string pattern = (fs::temp_directory_path() / "pactq_bench_cli_XXXXXX").string();
+  const int fd = mkstemp(pattern.data());
+  if (fd >= 0) close(fd);
+  const std::string cmd = "cd '" + cwd + "' && '" + exe + "' " + args + " > '" + pattern + "' 2>&1";
+  Cli r;
+  r.status = std::system(cmd.c_str());
+  std::ifstream f(pattern);
+  r.output.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  fs::remove(pattern);
+  return r;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// A stand-in for Python: records each call's arguments (script first) and
+// prints what the peer prints, in milliseconds instead of ~20 s.
+std::string fake_python(const std::string& dir) {
+  const std::string path = dir + "/fake_python.sh";
+  std::ofstream f(path);
+  f << "#!/bin/sh\necho \"$@\" >> '" << dir << "/calls.txt'\necho 'median_step_s=0.0100'\n";
+  f.close();
+  fs::permissions(path, fs::perms::owner_all);
+  return path;
+}
+
+// One timed step of a 2-image batch: the harness, not the timing, is tested.
+const std::string kQuick =
+    "bench train --steps 1 --warmup 0 --batch-size 2 --no-memory --threads 1";
+
+}  // namespace
+
+// --abits fp used to die in std::stoi with the bare message "stoi", and the
+// peer ran at A=W=abits whatever --wbits said: both widths now reach the peer.
+TEST(BenchTrainPeer, BothWidthsReachThePeerAndFpIsExpressed) {
+  std::string pattern = (fs::temp_directory_path() / "pactq_peer_XXXXXX").string();
+  const std::string dir = mkdtemp(pattern.data());
+  const std::string script = dir + "/peer.py";
+  std::ofstream(script) << "# never run: the fake python only records its arguments\n";
+  const Cli r = pactq_cli(kQuick + " --abits fp --wbits 3 --peer --python " + fake_python(dir) +
+                          " --peer-script " + script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::istringstream calls(read_text(dir + "/calls.txt"));
+  std::string fp_call, q_call;
+  std::getline(calls, fp_call);
+  std::getline(calls, q_call);
+  // BITS (activations; 32 = float) STEPS --wbits W --batch N --threads T
+  EXPECT_EQ(fp_call, script + " 32 1 --wbits 32 --batch 2 --threads 1");
+  EXPECT_EQ(q_call, script + " 32 1 --wbits 3 --batch 2 --threads 1");
+  EXPECT_NE(r.output.find("pactq vs peer at W3/Afp"), std::string::npos) << r.output;
+
+  fs::remove(dir + "/calls.txt");
+  const Cli w = pactq_cli(kQuick + " --wbits 2 --abits 5 --peer --python " + fake_python(dir) +
+                          " --peer-script " + script);
+  ASSERT_EQ(w.status, 0) << w.output;
+  EXPECT_NE(read_text(dir + "/calls.txt").find(script + " 5 1 --wbits 2 --batch 2"),
+            std::string::npos);
+  EXPECT_NE(w.output.find("W2/A5"), std::string::npos) << w.output;
+  fs::remove_all(dir);
+}
+
+TEST(BenchTrainPeer, BadSettingsNameTheirOptionBeforeAnyTiming) {
+  const Cli bits = pactq_cli(kQuick + " --abits fq --peer");
+  EXPECT_NE(bits.status, 0);
+  EXPECT_NE(bits.output.find("--abits"), std::string::npos) << bits.output;
+  EXPECT_EQ(bits.output.find("stoi"), std::string::npos) << bits.output;
+  EXPECT_EQ(bits.output.find("bench train:"), std::string::npos) << "timed before failing";
+
+  const Cli missing = pactq_cli(kQuick + " --peer --peer-script /nonexistent/peer.py");
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.output.find("--peer-script"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("/nonexistent/peer.py"), std::string::npos) << missing.output;
+  EXPECT_EQ(missing.output.find("bench train:"), std::string::npos) << "timed before failing";
+
+  // Settings the peer cannot run are refused in one line naming the option.
+  for (const std::string& bad : {std::string("--weight-quant sawb"), std::string("--first-last 8"),
+                                 std::string("--model lenet5"), std::string("--wbits 1")}) {
+    const Cli r = pactq_cli(kQuick + " --peer " + bad);
+    EXPECT_NE(r.status, 0) << bad;
+    EXPECT_NE(r.output.find("--peer: "), std::string::npos) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find(bad.substr(0, bad.find(' '))), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+}
+
+// The default script is found from any working directory (it was
+// ../shared/peer relative to the cwd), and --help says where it looks.
+TEST(BenchTrainPeer, DefaultScriptIsFoundFromAnyDirectory) {
+  const fs::path expected =
+      fs::weakly_canonical(fs::path(PACTQ_SOURCE_DIR) / "../shared/peer/py_resnet20_pact.py");
+  if (!fs::exists(expected)) GTEST_SKIP() << expected << " not present";
+  const Cli help = pactq_cli("bench train --help", "/");
+  EXPECT_NE(help.output.find(expected.string()), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("<binary dir>/../../shared/peer"), std::string::npos) << help.output;
+
+  std::string pattern = (fs::temp_directory_path() / "pactq_peer_XXXXXX").string();
+  const std::string dir = mkdtemp(pattern.data());
+  const Cli r = pactq_cli(kQuick + " --peer --python " + fake_python(dir), "/");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string calls = read_text(dir + "/calls.txt");
+  EXPECT_EQ(calls.rfind(expected.string() + " 32 1 --wbits 32 --batch 2", 0), 0u) << calls;
+  EXPECT_NE(calls.find("\n" + expected.string() + " 4 1 --wbits 4 --batch 2"), std::string::npos)
+      << calls;
+  fs::remove_all(dir);
+}
+
+// The real peer once (two ~3 s Python runs at batch 2): it accepts what we pass.
+TEST(BenchTrainPeer, RealPeerRunsWithBothWidths) {
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 has no torch";
+  }
+  const Cli r = pactq_cli(kQuick + " --wbits 4 --abits fp --peer", "/");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("pactq vs peer at W4/Afp"), std::string::npos) << r.output;
 }

@@ -9,10 +9,17 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <regex>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/nn/precision_policy.h"
+#include "pactq/quant/bits.h"
+#include "pactq/quant/weight_quant.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/model_setup.h"
@@ -21,21 +28,90 @@
 namespace pactq::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
+constexpr const char* kPeerScript = "py_resnet20_pact.py";
+
+// The peer script beside the source tree the binary was built in (<build>/
+// ../../shared/peer), so `--peer` works from any working directory; then
+// ../shared/peer under the working directory. Empty if neither exists.
+std::string default_peer_script() {
+  std::vector<fs::path> candidates;
+#ifdef PACTQ_SOURCE_DIR
+  candidates.push_back(fs::path(PACTQ_SOURCE_DIR) / "../shared/peer" / kPeerScript);
+#endif
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path() / "../../shared/peer" / kPeerScript);
+  candidates.push_back(fs::path("../shared/peer") / kPeerScript);
+  for (const fs::path& c : candidates) {
+    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c, ec).string();
+  }
+  return {};
+}
+
+// One shell word (the paths go through popen's sh).
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// What the peer is asked to run. It trains resnet20 with DoReFa weights and
+// PACT activations, first conv and last linear in float; positional BITS
+// sets the activations (32: ReLU), --wbits the weights (32: float).
+struct PeerRun {
+  int wbits = quant::kFullPrecision, abits = quant::kFullPrecision;
+};
+
+// The peer's version of `q`, or one line saying why it has none.
+PeerRun peer_run(const train::TrainConfig& q, const nn::PrecisionPolicy& p) {
+  auto refuse = [](const std::string& why) { throw std::invalid_argument("--peer: " + why); };
+  if (q.model != "resnet20") {
+    refuse("the Python peer trains resnet20 only, not --model " + q.model);
+  }
+  const bool wq = !quant::is_full_precision(p.wbits);
+  if (wq && p.wquant != quant::WeightQuantKind::kDoReFa) {
+    refuse("the Python peer quantizes weights with DoReFa only, not --weight-quant " +
+           q.weight_quant);
+  }
+  if (wq && p.wbits == 1) {
+    refuse(
+        "the Python peer has no 1-bit weight quantizer (sign x mean|w|); use --wbits 2..8 or fp");
+  }
+  const bool edges_float = p.first_last == nn::FirstLastRule::kFullPrecision ||
+                           (p.first_last == nn::FirstLastRule::kSame && !wq);
+  if (!edges_float) {
+    refuse("the Python peer keeps the first and last layers in float; use --first-last fp, not " +
+           q.first_last);
+  }
+  return {p.wbits, p.abits};
+}
+
 // Runs the Python peer script and returns its median step seconds.
-double run_peer(const std::string& python, const std::string& script, int bits, int steps) {
-  const std::string command = fmt::format("{} {} {} {} 2>&1", python, script, bits, steps);
+double run_peer(const std::string& python, const std::string& script, const PeerRun& r, int steps,
+                int batch, int threads) {
+  const std::string command =
+      fmt::format("{} {} {} {} --wbits {} --batch {} --threads {} 2>&1", shell_quote(python),
+                  shell_quote(script), r.abits, steps, r.wbits, batch, threads);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("--peer: cannot run " + command);
   std::string output;
   std::array<char, 4096> buf{};
   while (fgets(buf.data(), buf.size(), pipe.get()) != nullptr) output += buf.data();
+  const int status = pclose(pipe.release());
   std::smatch m;
   static const std::regex re("median_step_s=([0-9.]+)");
-  if (!std::regex_search(output, m, re)) {
-    throw std::runtime_error("--peer: " + script +
-                             " printed no median_step_s (output: " + output.substr(0, 300) + ")");
+  if (status != 0 || !std::regex_search(output, m, re)) {
+    throw std::runtime_error(fmt::format("--peer: {} {} (exit status {}; output: {})", command,
+                                         status != 0 ? "failed" : "printed no median_step_s",
+                                         status, output.substr(0, 300)));
   }
   return std::stod(m[1]);
+}
+
+std::string widths(int wbits, int abits) {
+  return "W" + quant::bits_to_string(wbits) + "/A" + quant::bits_to_string(abits);
 }
 
 void add_bench_train(CLI::App& bench) {
@@ -43,7 +119,7 @@ void add_bench_train(CLI::App& bench) {
     train::TrainConfig config;
     train::StepBenchmarkOptions options;
     bool peer = false;
-    std::string peer_script = "../shared/peer/py_resnet20_pact.py";
+    std::string peer_script;  // empty: default_peer_script()
     std::string python = "/usr/bin/python3";
     bool memory = true;
   };
@@ -62,12 +138,40 @@ void add_bench_train(CLI::App& bench) {
       ->capture_default_str();
   cmd->add_option("--threads", a->options.threads, "compute threads (0: all cores)");
   cmd->add_flag("--peer", a->peer, "also run the Python eager peer at the same bits");
-  cmd->add_option("--peer-script", a->peer_script, "the peer script")->capture_default_str();
+  const std::string found = default_peer_script();
+  cmd->add_option("--peer-script", a->peer_script,
+                  "the peer script (default: shared/peer/py_resnet20_pact.py beside the source "
+                  "tree of this binary, <binary dir>/../../shared/peer, else ../shared/peer "
+                  "under the working directory)")
+      ->default_str(found.empty() ? "not found" : found);
   cmd->add_option("--python", a->python, "Python with torch for the peer")->capture_default_str();
   cmd->add_flag("!--no-memory", a->memory, "skip the peak-memory measurement");
   cmd->callback([a] {
+    // Bad widths and peer settings fail here, naming the option, before any
+    // timing runs.
+    const nn::PrecisionPolicy policy = a->config.precision_policy();
+    PeerRun peer;
+    std::string script = a->peer_script;
+    if (a->peer) {
+      peer = peer_run(a->config, policy);
+      if (script.empty()) {
+        script = default_peer_script();
+        if (script.empty()) {
+          throw std::invalid_argument(
+              "--peer-script: py_resnet20_pact.py not found beside the source tree (<binary "
+              "dir>/../../shared/peer) nor in ../shared/peer; give its path");
+        }
+      }
+      if (!fs::is_regular_file(script)) {
+        throw std::invalid_argument("--peer-script: " + script + " not found");
+      }
+      if (a->python.find('/') != std::string::npos && !fs::exists(a->python)) {  // else PATH
+        throw std::invalid_argument("--python: " + a->python + " not found");
+      }
+    }
     train::TrainConfig fp = a->config;
     fp.wbits = fp.abits = "fp";
+    fp.first_last = "fp";  // "8" would quantize the float baseline's first and last layers
     fp.act_quant = "relu";
     const train::TrainConfig& q = a->config;
     const auto t = train::benchmark_training_steps({fp, q}, a->options);
@@ -86,12 +190,14 @@ void add_bench_train(CLI::App& bench) {
                  static_cast<double>(m[1].peak_bytes) / m[0].peak_bytes);
     }
     if (a->peer) {
-      const int bits = std::stoi(q.abits);
-      const double peer_fp = run_peer(a->python, a->peer_script, 32, a->options.steps);
-      const double peer_q = run_peer(a->python, a->peer_script, bits, a->options.steps);
-      fmt::print("  peer (Python eager): float {:.1f} ms, W{}/A{} {:.1f} ms ({:.3f}x)\n",
-                 1e3 * peer_fp, bits, bits, 1e3 * peer_q, peer_q / peer_fp);
-      fmt::print("  pactq vs peer at W{}/A{}: {:.2f}x faster (float: {:.2f}x)\n", bits, bits,
+      const int threads = at::get_num_threads(), batch = a->options.batch_size;
+      const double peer_fp =
+          run_peer(a->python, script, PeerRun{}, a->options.steps, batch, threads);
+      const double peer_q = run_peer(a->python, script, peer, a->options.steps, batch, threads);
+      const std::string w = widths(peer.wbits, peer.abits);
+      fmt::print("  peer (Python eager, {}): float {:.1f} ms, {} {:.1f} ms ({:.3f}x)\n", script,
+                 1e3 * peer_fp, w, 1e3 * peer_q, peer_q / peer_fp);
+      fmt::print("  pactq vs peer at {}: {:.2f}x faster (float: {:.2f}x)\n", w,
                  peer_q / t[1].median(), peer_fp / t[0].median());
     }
   });

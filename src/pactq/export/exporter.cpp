@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -525,12 +526,25 @@ Rebuilt rebuild(const std::string& checkpoint) {
   return r;
 }
 
-std::vector<std::string> class_names_of(const train::TrainConfig& config) {
+// The dataset's class names (empty only when the dataset has none). A data
+// set that cannot be read is an error: swallowing it wrote a .pqm without
+// names and hid a wrong data_dir or a corrupt file.
+// The dataset's class names. Exporting needs no data, so a dataset that
+// cannot be read (exporting on another machine) leaves the names out with a
+// warning that says why, instead of failing or staying silent.
+std::vector<std::string> class_names_of(const std::string& checkpoint,
+                                        const train::TrainConfig& config, std::string& warning) {
   try {
     const auto ds = data::open_dataset(config.dataset, config.data_dir, data::Split::Test);
     return ds->info().class_names;
-  } catch (const std::exception&) {
-    return {};  // data not available here: the names are optional metadata
+  } catch (const std::exception& e) {
+    const std::string dir =
+        config.data_dir.empty() ? data::default_data_dir(config.dataset) : config.data_dir;
+    warning =
+        fmt::format("{}: class names not written: cannot read its dataset '{}' ({}): {}",
+                    checkpoint, config.dataset,
+                    dir.empty() ? std::string("no data dir") : "data dir '" + dir + "'", e.what());
+    return {};
   }
 }
 
@@ -541,7 +555,8 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   const ExportPlan plan = ExportPlan::build(*r.model, r.config.mean, r.config.std);
   ExportMetadata meta;
   meta.model = r.model->model_name();
-  meta.classes = class_names_of(r.config);
+  std::string warning;
+  meta.classes = class_names_of(checkpoint, r.config, warning);
   meta.precision = r.config.precision_policy().summary();
   meta.source = std::filesystem::absolute(checkpoint).string();
   ExportReport rep;
@@ -551,6 +566,7 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   rep.nodes = plan.steps().size();
   rep.model = meta.model;
   rep.precision = meta.precision;
+  if (!warning.empty()) rep.warnings.push_back(warning);
   return rep;
 }
 
@@ -558,8 +574,9 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
 
 namespace {
 
+// NaN when nothing was compared: 100% would claim a match that was never checked.
 double percent_floor(int64_t matched, int64_t compared) {
-  if (compared == 0) return 100.0;
+  if (compared == 0) return std::numeric_limits<double>::quiet_NaN();
   return std::floor(1e6 * static_cast<double>(matched) / static_cast<double>(compared)) / 1e4;
 }
 
@@ -573,19 +590,27 @@ double VerifyResult::NodeMatch::ref_match_percent() const {
 }
 
 std::string VerifyResult::summary() const {
+  // Code percentages, or said as such when no code was compared.
+  const bool none = codes_compared == 0;
+  const std::string fq_codes =
+      none ? std::string("no codes compared")
+           : fmt::format("{:.4f}% ({}/{})", percent_floor(codes_matched, codes_compared),
+                         codes_matched, codes_compared);
+  const std::string ref_codes =
+      none ? std::string("no codes compared")
+           : fmt::format("{:.4f}% ({}/{}) node by node on the runtime's inputs, {:.4f}% end to end",
+                         percent_floor(ref_codes_matched, codes_compared), ref_codes_matched,
+                         codes_compared, percent_floor(ref_chain_codes_matched, codes_compared));
   std::string s = fmt::format(
       "verify on {} images ({} for activation codes):\n"
       "  runtime vs fake-quantized LibTorch model: prediction agreement {:.2f}% ({}/{}), top-1 "
-      "libtorch {:.2f}%, runtime {:.2f}%; exact activation codes {:.4f}% ({}/{}); max |logit "
-      "diff| {:.4g}\n"
+      "libtorch {:.2f}%, runtime {:.2f}%; exact activation codes {}; max |logit diff| {:.4g}\n"
       "  runtime vs LibTorch deploy-exact reference: prediction agreement {:.2f}% ({}/{}); exact "
-      "activation codes {:.4f}% ({}/{}) node by node on the runtime's inputs, {:.4f}% end to "
-      "end; max |logit diff| {:.4g} for the output node on the runtime's inputs, {:.4g} end to end",
-      images, code_images, agreement, agree, images, torch_top1, runtime_top1,
-      percent_floor(codes_matched, codes_compared), codes_matched, codes_compared, max_logit_diff,
-      ref_agreement, ref_agree, images, percent_floor(ref_codes_matched, codes_compared),
-      ref_codes_matched, codes_compared, percent_floor(ref_chain_codes_matched, codes_compared),
-      ref_output_logit_diff, ref_max_logit_diff);
+      "activation codes {}; max |logit diff| {:.4g} for the output node on the runtime's inputs, "
+      "{:.4g} end to end",
+      images, code_images, agreement, agree, images, torch_top1, runtime_top1, fq_codes,
+      max_logit_diff, ref_agreement, ref_agree, images, ref_codes, ref_output_logit_diff,
+      ref_max_logit_diff);
   // The verdict on the runtime: integer-path nodes must match exactly.
   std::string bad, float_nodes;
   int exact_nodes = 0;
@@ -600,7 +625,9 @@ std::string VerifyResult::summary() const {
       float_matched += n.ref_matched;
     }
   }
-  if (codes_compared == 0) return s;
+  if (codes_compared == 0) {
+    return s + "\n  => no activation codes compared: the runtime's codes were not checked";
+  }
   if (!bad.empty()) {
     s += "\n  => RUNTIME MISMATCH: integer-path node(s) " + bad +
          " differ from the deploy-exact reference";

@@ -114,10 +114,14 @@ struct ExportReport {
   size_t nodes = 0;
   std::string model;
   std::string precision;
+  std::vector<std::string> warnings;  // e.g. class names left out: the dataset was unreadable
 };
 
 // Rebuilds the model from a pactq training checkpoint and writes the .pqm.
-// Errors (missing/corrupt checkpoint, unsupported model) name the file.
+// Errors (missing/corrupt checkpoint, unsupported model) name the file. The
+// class names come from the checkpoint's dataset; when it cannot be read
+// (exporting on a machine without the data) they are left out and
+// ExportReport::warnings says why.
 ExportReport export_checkpoint(const std::string& checkpoint, const std::string& out_path);
 
 // Runtime vs two LibTorch references on real data:
@@ -135,7 +139,8 @@ struct VerifyResult {
   double torch_top1 = 0, runtime_top1 = 0;        // percent
   int64_t code_images = 0;                        // images used for the code comparison
   int64_t codes_compared = 0, codes_matched = 0;  // the reference counts the same codes
-  double code_match = 0;      // percent of intermediate activation codes equal (rounded down)
+  double code_match = 0;      // percent of intermediate activation codes equal (rounded down;
+                              // NaN when no code was compared)
   double max_logit_diff = 0;  // max |runtime - torch| over all logits
 
   // Runtime vs the deploy-exact reference, on the same images. Predictions and
@@ -144,12 +149,12 @@ struct VerifyResult {
   // does not spread), and end to end (`ref_chain_*`).
   int64_t ref_agree = 0;
   double ref_agreement = 0;
-  double ref_max_logit_diff = 0;     // end to end
-  double ref_output_logit_diff = 0;  // the output node on the runtime's inputs
-  int64_t ref_codes_matched = 0;     // of codes_compared
-  double ref_code_match = 0;
+  double ref_max_logit_diff = 0;        // end to end
+  double ref_output_logit_diff = 0;     // the output node on the runtime's inputs
+  int64_t ref_codes_matched = 0;        // of codes_compared
+  double ref_code_match = 0;            // as code_match
   int64_t ref_chain_codes_matched = 0;  // of codes_compared
-  double ref_chain_code_match = 0;
+  double ref_chain_code_match = 0;      // as code_match
   double seconds = 0;
   struct NodeMatch {
     std::string node;
@@ -157,7 +162,8 @@ struct VerifyResult {
     int64_t matched = 0;      // equal to the fake-quantized model's
     int64_t ref_matched = 0;  // equal to the reference's, node on runtime inputs
     bool ref_exact = true;    // false: float-path node, the reference is not bit-exact there
-    // Percent matched, rounded down to 1e-4: 100 only when every code matches.
+    // Percent matched, rounded down to 1e-4: 100 only when every code matches;
+    // NaN when nothing was compared.
     double match_percent() const;
     double ref_match_percent() const;
   };
