@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -721,4 +722,63 @@ TEST(DataLoader, RealDataSmoke) {
     EXPECT_EQ(b->images.sizes(), (at::IntArrayRef{100, 1, 28, 28}));
     EXPECT_NEAR(b->images.mean().item<float>(), 0.0f, 0.3f);
   }
+}
+
+TEST(DataLoader, HoldoutSplitIsDisjointCompleteAndFixedBySeed) {
+  auto ds = std::make_shared<MemDataset>(103, 1, 4, 4);
+  auto indices_of = [&](int64_t holdout, uint64_t seed, bool only, uint64_t shuffle_seed) {
+    LoaderOptions o;
+    o.batch_size = 7;
+    o.shuffle = true;
+    o.seed = shuffle_seed;
+    o.holdout = holdout;
+    o.holdout_seed = seed;
+    o.holdout_only = only;
+    DataLoader loader(ds, identity_pipeline(*ds), o);
+    std::vector<int64_t> seen;
+    for (const auto& b : run_epoch(loader, 0)) {
+      const auto idx = marker_indices(b);
+      seen.insert(seen.end(), idx.begin(), idx.end());
+    }
+    EXPECT_EQ(seen, loader.epoch_order(0));
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  };
+  const auto val = indices_of(20, 5, true, 1);
+  const auto train = indices_of(20, 5, false, 1);
+  ASSERT_EQ(val.size(), 20u);
+  ASSERT_EQ(train.size(), 83u);
+  std::vector<int64_t> both;
+  std::set_union(val.begin(), val.end(), train.begin(), train.end(), std::back_inserter(both));
+  ASSERT_EQ(both.size(), 103u) << "disjoint and complete";
+  EXPECT_EQ(both.front(), 0);
+  EXPECT_EQ(both.back(), 102);
+  // The split depends on its seed only, not on the shuffle of the epochs...
+  EXPECT_EQ(indices_of(20, 5, true, 99), val);
+  // ...and is not just the first or last images.
+  EXPECT_NE(val, std::vector<int64_t>(both.begin(), both.begin() + 20));
+  EXPECT_NE(val, std::vector<int64_t>(both.end() - 20, both.end()));
+  EXPECT_NE(indices_of(20, 6, true, 1), val);
+  LoaderOptions bad;
+  bad.holdout = 103;
+  EXPECT_THROW(DataLoader(ds, identity_pipeline(*ds), bad), DataError);
+}
+
+TEST(DataCifar, TrainFilesChooseTheFilesRead) {
+  if (!fs::exists(kCifarDir + "/data_batch_1.bin")) GTEST_SKIP() << "no " << kCifarDir;
+  DatasetOptions o;
+  o.train_files = {"data_batch_2.bin", "data_batch_3.bin"};
+  auto two = open_dataset("cifar10", kCifarDir, Split::Train, o);
+  ASSERT_EQ(two->size(), 20000);
+  auto all = open_dataset("cifar10", kCifarDir, Split::Train);
+  ASSERT_EQ(all->size(), 50000);
+  // Record 0 of the subset is record 10000 of the full training set.
+  EXPECT_TRUE(at::equal(two->get(0).image, all->get(10000).image));
+  EXPECT_EQ(two->label(0), all->label(10000));
+  // The test split ignores it; a missing file and a non-CIFAR set are errors.
+  EXPECT_EQ(open_dataset("cifar10", kCifarDir, Split::Test, o)->size(), 10000);
+  o.train_files = {"data_batch_9.bin"};
+  expect_error([&] { open_dataset("cifar10", kCifarDir, Split::Train, o); }, {"data_batch_9.bin"});
+  expect_error([&] { open_dataset("fashion-mnist", kFashionDir, Split::Train, o); },
+               {"--train-files"});
 }

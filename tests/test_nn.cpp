@@ -6,8 +6,9 @@
 
 #include <limits>
 
+#include "pactq/nn/activation_observer.h"
 #include "pactq/nn/alpha.h"
-#include "pactq/nn/non_finite_probe.h"
+#include "pactq/nn/alpha_calibration.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/nn/qconv2d.h"
@@ -222,10 +223,81 @@ TEST(NnProbe, NamesTheFirstActivationWithANonFiniteInput) {
     NonFiniteProbe probe;
     logits = net->forward(x);
     EXPECT_EQ(probe.first(), net->act1.get());
+    EXPECT_EQ(ActivationObserver::active(), &probe);
   }
   // The NaN reaches the logits through every (fused) activation.
   EXPECT_TRUE(at::isnan(logits[1]).any().item<bool>());
   EXPECT_FALSE(at::isnan(logits[0]).any().item<bool>());
-  // Without a live probe nothing is observed (and nothing syncs).
-  NonFiniteProbe::observe(*net->act1, x);
+  EXPECT_EQ(ActivationObserver::active(), nullptr);
+}
+
+TEST(NnCalibration, ParsesTheSpecAndNamesTheOption) {
+  EXPECT_EQ(parse_alpha_calibration("mse").kind, AlphaCalibration::Kind::kMse);
+  const AlphaCalibration p = parse_alpha_calibration("p99.5");
+  EXPECT_EQ(p.kind, AlphaCalibration::Kind::kPercentile);
+  EXPECT_DOUBLE_EQ(p.percentile, 99.5);
+  for (const char* bad : {"", "p", "p0", "p101", "p99x", "max", "P99"}) {
+    try {
+      parse_alpha_calibration(bad);
+      FAIL() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("--alpha-init"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(NnCalibration, AlphaMinimisesTheQuantizationErrorOrTakesThePercentile) {
+  at::manual_seed(12);
+  // Half-normal activations (a BN output after the clip at 0), sigma 1.
+  const at::Tensor x = at::randn({50000});
+  // Percentile: of the input as given (negatives included).
+  const AlphaCalibration p99 = parse_alpha_calibration("p99");
+  EXPECT_NEAR(calibrated_alpha(x, 4, p99), 2.326, 0.05);  // z of the 99th percentile
+  // MSE: against a brute-force search written here, at several widths.
+  const AlphaCalibration mse = parse_alpha_calibration("mse");
+  const at::Tensor r = x.clamp_min(0).to(at::kDouble);
+  double previous = 0;
+  for (int bits : {2, 3, 4, 8}) {
+    const double n = (1 << bits) - 1;
+    auto error = [&](double a) {
+      return (at::round(r.clamp_max(a) * (n / a)) * (a / n) - r).square().mean().item<double>();
+    };
+    const double alpha = calibrated_alpha(x, bits, mse);
+    double best = 1e30;
+    for (double a = 0.5; a <= 4.5; a += 0.02) best = std::min(best, error(a));
+    EXPECT_LE(error(alpha), best * 1.01) << bits << " bits, alpha " << alpha;
+    // Fewer levels clip harder.
+    EXPECT_GT(alpha, previous) << bits;
+    previous = alpha;
+  }
+  // Full precision: only the clip, which costs nothing at the maximum.
+  EXPECT_DOUBLE_EQ(calibrated_alpha(x, 32, mse), r.max().item<double>());
+  // A dead layer (no positive input) still gets a valid alpha.
+  EXPECT_GT(calibrated_alpha(-x.abs(), 4, mse), 0.0);
+}
+
+TEST(NnCalibration, CalibratorSeesReluInputsAndSetsEveryClip) {
+  TinyNet net;
+  net->act1->set_precision(4, ActivationKind::kClip);  // fixed clips are calibrated too
+  AlphaCalibrator calibrator(parse_alpha_calibration("p100"));
+  at::Tensor logits_observed;
+  {
+    ActivationObserver* outer = ActivationObserver::active();
+    EXPECT_EQ(outer, &calibrator);
+    at::NoGradGuard no_grad;
+    logits_observed = net->forward(at::randn({4, 3, 8, 8}) * 50);
+  }
+  const auto layers = calibrator.apply(*net);
+  ASSERT_EQ(layers.size(), 2u);
+  EXPECT_EQ(layers[0].name, "act1");
+  EXPECT_EQ(layers[1].name, "block.act");
+  for (const auto& l : layers) {
+    EXPECT_GT(l.samples, 0) << l.name;
+    // p100 = the largest input seen: the layers saw unclipped inputs (alpha
+    // was 10, the inputs reach far beyond it).
+    EXPECT_DOUBLE_EQ(l.alpha, l.max_input) << l.name;
+    EXPECT_GT(l.alpha, 10.0) << l.name;
+  }
+  EXPECT_FLOAT_EQ(net->act1->alpha.item<float>(), static_cast<float>(layers[0].alpha));
+  EXPECT_FLOAT_EQ(net->block_act->alpha.item<float>(), static_cast<float>(layers[1].alpha));
 }

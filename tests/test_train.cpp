@@ -5,17 +5,21 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "pactq/data/registry.h"
+#include "pactq/export/deployed_eval.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/distillation.h"
 #include "pactq/train/divergence.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/model_setup.h"
@@ -244,6 +248,99 @@ TEST(TrainEndToEnd, ANanStopsTrainingNamingWhereItIs) {
   images[2][0][5][5] = std::numeric_limits<float>::infinity();
   images[2][0][5][6] = -std::numeric_limits<float>::infinity();
   EXPECT_EQ(locate_non_finite(*model, images), "the input of activation 'act1'");
+  fs::remove_all(dir);
+}
+
+TEST(TrainDistillation, LossIsTheWeightedSumOfLabelsAndTemperedTeacher) {
+  at::manual_seed(31);
+  TrainConfig c;
+  c.model = "lenet5";
+  const std::string dir = temp_dir("kd");
+  auto fp_config = c;
+  fp_config.wbits = fp_config.abits = "fp";
+  fp_config.act_quant = "relu";
+  auto source = build_model(fp_config, 10);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& p : source->named_parameters()) tensors[p.key()] = p.value().detach().clone();
+  for (const auto& b : source->named_buffers()) tensors[b.key()] = b.value().clone();
+  write_safetensors(dir + "/teacher.safetensors", tensors);
+  c.distill_from = dir + "/teacher.safetensors";
+  c.distill_temperature = 3;
+  c.distill_weight = 0.25;
+  auto teacher = make_teacher(c, 10);
+  ASSERT_TRUE(teacher);
+  EXPECT_FALSE(teacher->is_training());
+  for (const auto& p : teacher->parameters()) EXPECT_FALSE(p.requires_grad());
+  const at::Tensor images = at::randn({6, 1, 28, 28});
+  const at::Tensor labels = at::randint(0, 10, {6}, at::kLong);
+  at::Tensor logits = (at::randn({6, 10}) * 2).set_requires_grad(true);
+  const at::Tensor hard = at::cross_entropy_loss(logits, labels);
+  const at::Tensor loss = distillation_loss(c, hard, logits, *teacher, images);
+  // Written out: KL(p_t || p_s) = sum p_t (log p_t - log p_s), batch mean, x T^2.
+  at::Tensor t_logits;
+  {
+    at::NoGradGuard no_grad;
+    t_logits = teacher->forward(images);
+  }
+  const at::Tensor pt = at::softmax(t_logits / 3, 1);
+  const at::Tensor kl =
+      (pt * (at::log(pt) - at::log_softmax(logits.detach() / 3, 1))).sum(1).mean() * 9;
+  EXPECT_NEAR(loss.item<double>(), 0.75 * hard.item<double>() + 0.25 * kl.item<double>(), 1e-5);
+  // The student learns from it; a student equal to the teacher has no soft loss.
+  loss.backward();
+  EXPECT_GT(logits.grad().abs().sum().item<double>(), 0.0);
+  c.distill_weight = 1.0;
+  EXPECT_NEAR(distillation_loss(c, hard, t_logits, *teacher, images).item<double>(), 0.0, 1e-5);
+  c.distill_from.clear();
+  EXPECT_FALSE(make_teacher(c, 10));
+  fs::remove_all(dir);
+}
+
+TEST(TrainEndToEnd, ValidationSplitAndDeployedAccuracyChooseTheBestCheckpoint) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const std::string dir = temp_dir("valdeploy");
+  TrainConfig c = small_lenet_config(dir);
+  c.val_split = 500;
+  c.eval_deployed = true;
+  c.alpha_init = 10;
+  c.alpha_calibration = "mse";
+  c.limit_train = 1024;
+  c.limit_test = 500;
+  EXPECT_THROW(run_training(c), std::invalid_argument) << "no deployed evaluator given";
+  const TrainSummary s = run_training(c, pactq::export_::evaluate_deployed);
+  ASSERT_EQ(s.epochs_done, 2);
+  EXPECT_GE(s.final_test_top1_deployed, 0);
+  EXPECT_GE(s.final_val_top1, 0);
+  std::ifstream lines(dir + "/metrics.jsonl");
+  std::string line;
+  double best_val_deployed = -1;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    const auto row = nlohmann::json::parse(line);
+    for (const char* key : {"test_top1", "test_top1_deployed", "val_top1", "val_top1_deployed"}) {
+      EXPECT_TRUE(row.contains(key)) << key;
+    }
+    // The deployed model agrees with the fake-quantized one within a point here.
+    EXPECT_NEAR(row["test_top1_deployed"].get<double>(), row["test_top1"].get<double>(), 1.0);
+    best_val_deployed = std::max(best_val_deployed, row["val_top1_deployed"].get<double>());
+    // Calibration put the alphas far below the init of 10.
+    for (const auto& item : row.items()) {
+      if (item.key().rfind("alpha:", 0) == 0) {
+        EXPECT_LT(item.value().get<double>(), 8.0);
+      }
+    }
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2);
+  EXPECT_DOUBLE_EQ(s.best_top1, best_val_deployed) << "best.pt is chosen by val, deployed";
+  // The held-out images are not trained on: 60000 - 500, limited to 1024.
+  auto check = c;
+  auto train_loader = make_train_loader(check);
+  auto val_loader = make_val_loader(check);
+  EXPECT_EQ(val_loader->num_samples(), 500);
+  const auto val_order = val_loader->epoch_order(0);
+  const std::set<int64_t> held(val_order.begin(), val_order.end());
+  for (const int64_t i : train_loader->epoch_order(0)) ASSERT_EQ(held.count(i), 0u) << i;
   fs::remove_all(dir);
 }
 

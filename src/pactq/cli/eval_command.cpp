@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <stdexcept>
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/train_options.h"
+#include "pactq/export/deployed_eval.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
@@ -16,6 +18,7 @@ namespace pactq::cli {
 void add_eval_command(CLI::App& app) {
   struct Args {
     std::string checkpoint;
+    bool no_deployed = false;
     train::TrainConfig config;
   };
   auto args = std::make_shared<Args>();
@@ -28,10 +31,23 @@ void add_eval_command(CLI::App& app) {
       app.add_subcommand("eval", "evaluate a checkpoint (or float weights with --init-from)");
   cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train");
   add_model_options(*cmd, args->config);
+  cmd->add_flag("--no-deployed", args->no_deployed,
+                "skip the deployed model's accuracy (reported by default for a checkpoint)");
   cmd->callback([args, cmd] {
     train::TrainConfig config = args->config;
     models::QuantModelPtr model;
     if (!args->checkpoint.empty()) {
+      // The checkpoint defines the network; these flags would be ignored.
+      for (const char* flag :
+           {"--model", "--num-classes", "--wbits", "--abits", "--first-last", "--weight-quant",
+            "--act-quant", "--override", "--alpha-init", "--init-from", "--mean", "--std"}) {
+        if (cmd->count(flag) > 0) {
+          throw std::invalid_argument(fmt::format(
+              "{}: the checkpoint {} defines the network, so {} cannot change it (drop {}, or "
+              "evaluate float weights with --model and --init-from and no checkpoint)",
+              flag, args->checkpoint, flag, flag));
+        }
+      }
       const train::LoadedCheckpoint header = train::read_checkpoint_header(args->checkpoint);
       train::TrainConfig stored = header.config;
       // Data location and execution may change; the network may not.
@@ -66,9 +82,20 @@ void add_eval_command(CLI::App& app) {
         *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
     fmt::print(
         "{} on {} test ({} images, {}): top-1 {:.2f}% ({}/{})  top-5 {:.2f}%  loss {:.4f}  "
-        "[{:.1f}s]\n",
+        "[{:.1f}s]{}\n",
         config.model, config.dataset, r.count, config.precision_policy().summary(), r.top1,
-        r.correct, r.count, r.top5, r.loss, r.seconds);
+        r.correct, r.count, r.top5, r.loss, r.seconds,
+        args->checkpoint.empty() ? "" : "  (fake-quantized model)");
+    if (!args->checkpoint.empty() && !args->no_deployed) {
+      // The number a user gets: the exported model, not the training graph.
+      auto pixels = train::make_pixel_loader(config, false);
+      const train::EvalResult d =
+          export_::evaluate_deployed(*model, config.mean, config.std, *pixels);
+      fmt::print(
+          "deployed (exported integer model, .pqm semantics): top-1 {:.2f}% ({}/{})  top-5 "
+          "{:.2f}%  loss {:.4f}  [{:.1f}s]\n",
+          d.top1, d.correct, d.count, d.top5, d.loss, d.seconds);
+    }
   });
 }
 

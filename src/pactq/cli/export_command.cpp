@@ -4,8 +4,11 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "pactq/cli/commands.h"
 #include "pactq/export/exporter.h"
@@ -39,21 +42,29 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "threads for LibTorch and the runtime (0: default)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([args] {
+    std::error_code ec;  // -o naming the input would replace the checkpoint with the model
+    if (std::filesystem::equivalent(args->checkpoint, args->out, ec)) {
+      throw std::invalid_argument("-o " + args->out +
+                                  ": is the checkpoint being exported; write the .pqm elsewhere");
+    }
     if (args->threads > 0) at::set_num_threads(args->threads);
     const export_::ExportReport r = export_::export_checkpoint(args->checkpoint, args->out);
     fmt::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n", r.path,
                r.model, r.precision, r.nodes, r.file_bytes, r.fp32_weight_bytes,
                r.file_bytes ? static_cast<double>(r.fp32_weight_bytes) / r.file_bytes : 0.0);
+    for (const auto& w : r.warnings) fmt::print(stderr, "pactq: warning: {}\n", w);
     if (args->verify > 0) {
       const export_::VerifyResult v =
           export_::verify_checkpoint(args->checkpoint, args->out, args->verify, args->data_dir,
                                      args->verify_codes, args->threads);
       fmt::print("{}\n", v.summary());
-      fmt::print("  {:<24} {:>22} {:>26}\n", "exact codes per node", "vs fake-quant model",
-                 "vs deploy-exact reference");
-      for (const auto& n : v.per_node) {
-        fmt::print("  {:<24} {:>21.4f}% {:>25.4f}%  of {}{}\n", n.node, n.match_percent(),
-                   n.ref_match_percent(), n.compared, n.ref_exact ? "" : "  (float path)");
+      if (v.codes_compared > 0) {  // per node only when codes were compared (--verify-codes)
+        fmt::print("  {:<24} {:>22} {:>26}\n", "exact codes per node", "vs fake-quant model",
+                   "vs deploy-exact reference");
+        for (const auto& n : v.per_node) {
+          fmt::print("  {:<24} {:>21.4f}% {:>25.4f}%  of {}{}\n", n.node, n.match_percent(),
+                     n.ref_match_percent(), n.compared, n.ref_exact ? "" : "  (float path)");
+        }
       }
       fmt::print("verify took {:.1f}s\n", v.seconds);
     }

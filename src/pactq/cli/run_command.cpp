@@ -14,6 +14,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/data/registry.h"
+#include "pactq/data/transforms.h"
 #include "pactq/runtime/model.h"
 
 namespace pactq::cli {
@@ -48,15 +49,24 @@ void add_run_command(CLI::App& app) {
     m.set_threads(args->threads);
     const int c = m.input_channels(), h = m.input_height(), w = m.input_width();
     data::DatasetOptions dopt;
-    dopt.mean.assign(c, 0.f);  // pixels / 255, the runtime normalises
-    dopt.std.assign(c, 1.f);
     dopt.image_size = h;
     dopt.resize_size = std::max<int64_t>(h, (h * 256 + 223) / 224);
+    auto dataset = data::open_dataset(args->dataset, args->data_dir, data::Split::Test, dopt);
+    data::DatasetInfo info = dataset->info();
+    // Image folders are resized to the model's size; the others must match it.
+    if (info.channels != c || (info.height > 0 && (info.height != h || info.width != w))) {
+      throw std::invalid_argument(
+          fmt::format("{}: the model expects {}x{}x{} images (CxHxW), --dataset {} gives {}x{}x{}",
+                      args->model, c, h, w, info.name, info.channels, info.height, info.width));
+    }
+    info.mean.assign(c, 0.f);  // pixels / 255, the runtime normalises
+    info.std.assign(c, 1.f);
     data::LoaderOptions lopt;
     lopt.batch_size = args->batch_size;
     lopt.limit = args->limit;
     lopt.workers = args->workers;
-    auto loader = data::make_loader(args->dataset, args->data_dir, data::Split::Test, dopt, lopt);
+    auto loader = std::make_unique<data::DataLoader>(
+        dataset, data::make_pipeline(info, data::Split::Test, dopt), lopt);
     const int classes = m.classes();
     int64_t images = 0, correct = 0, batches = 0;
     double seconds = 0;

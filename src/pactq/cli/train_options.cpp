@@ -1,5 +1,10 @@
 #include "pactq/cli/train_options.h"
 
+#include <stdexcept>
+#include <string>
+
+#include "pactq/nn/alpha_calibration.h"
+
 namespace pactq::cli {
 
 void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
@@ -18,7 +23,34 @@ void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
       ->capture_default_str();
   cmd.add_option("--override", c.overrides,
                  "per-layer bits by glob, e.g. 'layer3.*=2', 'linear=w8'");
-  cmd.add_option("--alpha-init", c.alpha_init, "initial PACT clipping level")
+  cmd.add_option_function<std::string>(
+         "--alpha-init",
+         [&c](const std::string& value) {
+           // A number, or "calibrate[:mse|:pNN.N]".
+           if (value.rfind("calibrate", 0) == 0) {
+             c.alpha_calibration = value.size() > 9 && value[9] == ':' ? value.substr(10) : "mse";
+             nn::parse_alpha_calibration(c.alpha_calibration);  // names --alpha-init if bad
+             return;
+           }
+           size_t used = 0;
+           try {
+             c.alpha_init = std::stod(value, &used);
+           } catch (const std::exception&) {
+             used = 0;
+           }
+           if (used != value.size() || value.empty()) {
+             throw CLI::ValidationError(
+                 "--alpha-init",
+                 "expected a number or calibrate[:mse|:pNN.N], got '" + value + "'");
+           }
+           c.alpha_calibration.clear();
+         },
+         "initial PACT clipping level: a number (default 10), or 'calibrate' (each layer's alpha "
+         "minimises its input's quantization error on --calibration-batches training batches of "
+         "the initial model), or 'calibrate:pNN.N' (that percentile of the input)")
+      ->type_name("ALPHA|calibrate[:mse|:pNN.N]");
+  cmd.add_option("--calibration-batches", c.calibration_batches,
+                 "batches that --alpha-init calibrate looks at")
       ->capture_default_str();
   cmd.add_option("--init-from", c.init_from,
                  "float weights (.safetensors) loaded by parameter name");
@@ -59,6 +91,24 @@ void add_optimisation_options(CLI::App& cmd, train::TrainConfig& c) {
   cmd.add_option("--checkpoint-every", c.checkpoint_every,
                  "also checkpoint every N steps within an epoch");
   cmd.add_option("--limit-train", c.limit_train, "train on the first N images only");
+  cmd.add_option("--train-files", c.train_files,
+                 "CIFAR: the training files to read, e.g. data_batch_1.bin,data_batch_2.bin "
+                 "(default: all of the split)")
+      ->delimiter(',');
+  cmd.add_option("--val-split", c.val_split,
+                 "hold out N training images (fixed by --seed) for validation; best.pt is then "
+                 "chosen on them, never on the test set");
+  cmd.add_flag("--eval-deployed", c.eval_deployed,
+               "also evaluate the deployed integer model (the .pqm semantics) each epoch and "
+               "choose best.pt by it");
+  cmd.add_option("--distill-from", c.distill_from,
+                 "knowledge distillation from the float model of the same architecture "
+                 "(.safetensors)");
+  cmd.add_option("--distill-weight", c.distill_weight,
+                 "weight w of the distillation term: (1-w)*CE + w*T^2*KL")
+      ->capture_default_str();
+  cmd.add_option("--distill-temperature", c.distill_temperature, "softmax temperature T")
+      ->capture_default_str();
   cmd.add_flag("!--no-augment", c.augment, "disable training augmentation");
 }
 

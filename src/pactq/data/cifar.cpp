@@ -26,11 +26,11 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 std::string resolve_dir(CifarVariant variant, const std::string& dir, Split split) {
   const std::string first = CifarDataset::split_files(variant, split).front();
+  check_data_dir(dir, "CIFAR data directory");
   if (file_exists(join_path(dir, first))) return dir;
   const std::string sub = join_path(
       dir, variant == CifarVariant::Cifar10 ? "cifar-10-batches-bin" : "cifar-100-binary");
   if (file_exists(join_path(sub, first))) return sub;
-  if (!dir_exists(dir)) fail(dir, "CIFAR data directory does not exist");
   return dir;  // load() reports the missing file by name
 }
 
@@ -69,7 +69,10 @@ CifarDataset::CifarDataset(CifarVariant variant, const std::string& dir, Split s
     : variant_(variant), info_(base_info(variant)) {
   const std::string root = resolve_dir(variant, dir, split);
   std::vector<std::string> files;
-  for (const auto& f : split_files(variant, split)) files.push_back(join_path(root, f));
+  const bool chosen = split == Split::Train && !options.train_files.empty();
+  for (const auto& f : chosen ? options.train_files : split_files(variant, split)) {
+    files.push_back(join_path(root, f));
+  }
   if (variant == CifarVariant::Cifar10) {
     auto names = read_lines(join_path(root, "batches.meta.txt"));
     if (names.size() == 10) info_.class_names = names;

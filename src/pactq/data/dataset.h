@@ -36,6 +36,14 @@ struct DatasetInfo {
   std::vector<float> std;
 };
 
+// The images `synthetic` generates (set from the model by train/data_setup).
+struct SyntheticShape {
+  int64_t channels = 3;
+  int64_t height = 32;
+  int64_t width = 32;
+  int64_t classes = 10;
+};
+
 struct DatasetOptions {
   // Normalisation override; empty = the dataset's default (see DatasetInfo).
   std::vector<float> mean;
@@ -53,6 +61,10 @@ struct DatasetOptions {
   std::optional<bool> hflip;
   // false: the train split gets the eval pipeline (no augmentation).
   bool augment = true;
+  // CIFAR: the training files to read, by name inside the data directory
+  // (e.g. the exact data_batch_1..3.bin only); empty = every file of the split.
+  std::vector<std::string> train_files;
+  SyntheticShape synthetic;
 };
 
 struct Sample {

@@ -80,10 +80,10 @@ std::string IdxDataset::find_file(const std::string& dir, const std::string& bas
   auto pos = dotted.find("-idx");
   if (pos != std::string::npos) dotted[pos] = '.';
   const std::vector<std::string> candidates = {base + ".gz", base, dotted + ".gz", dotted};
+  check_data_dir(dir, "idx data directory");
   for (const auto& c : candidates) {
     if (file_exists(join_path(dir, c))) return join_path(dir, c);
   }
-  if (!dir_exists(dir)) fail(dir, "idx data directory does not exist");
   fail(join_path(dir, base),
        fmt::format("missing idx file (looked for {}, {}, {}, {} in {})", candidates[0],
                    candidates[1], candidates[2], candidates[3], dir));

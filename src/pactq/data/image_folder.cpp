@@ -43,7 +43,7 @@ bool has_image_extension(const std::string& name) {
 ImageFolderDataset::ImageFolderDataset(const std::string& dir, Split split,
                                        const DatasetOptions& options)
     : skip_bad_(options.skip_bad_images) {
-  if (!dir_exists(dir)) fail(dir, "image folder root does not exist");
+  check_data_dir(dir, "image folder root");
   const std::string train_dir = join_path(dir, "train");
   if (split == Split::Train) {
     split_dir_ = train_dir;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -22,6 +23,18 @@ bool file_exists(const std::string& path) {
 bool dir_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void check_data_dir(const std::string& dir, const std::string& what) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) fail(dir, what + " does not exist");
+    fail(dir, fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) fail(dir, what + " is not a directory");
+  // Unreadable, the files in it would look missing.
+  if (::access(dir.c_str(), R_OK | X_OK) != 0)
+    fail(dir, fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {

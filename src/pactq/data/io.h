@@ -11,6 +11,10 @@ bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
 
+// Throws DataError naming dir when it is missing, not a directory, or not
+// readable; `what` names it in the message, e.g. "idx data directory".
+void check_data_dir(const std::string& dir, const std::string& what);
+
 // Reads the whole file; throws DataError naming path if missing/unreadable.
 std::vector<uint8_t> read_file(const std::string& path);
 

@@ -12,6 +12,7 @@
 namespace pactq::data {
 namespace {
 constexpr uint64_t kOrderStream = 0x6f72646572ULL;  // "order"
+constexpr uint64_t kHoldoutStream = 0x686f6c64ULL;  // "hold"
 constexpr uint64_t kAugStream = 0x617567ULL;        // "aug"
 }  // namespace
 
@@ -27,6 +28,22 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
     throw DataError("DataLoader: workers, prefetch and limit must be >= 0");
   }
   num_samples_ = dataset_->size();
+  if (opt_.holdout < 0 || (opt_.holdout > 0 && opt_.holdout >= num_samples_)) {
+    throw DataError(fmt::format("--val-split {}: must be between 0 and the {} training samples",
+                                opt_.holdout, num_samples_));
+  }
+  if (opt_.holdout > 0) {
+    std::vector<int64_t> all(static_cast<size_t>(num_samples_));
+    std::iota(all.begin(), all.end(), int64_t{0});
+    Rng rng(mix_seed(opt_.holdout_seed, kHoldoutStream));
+    for (int64_t i = num_samples_ - 1; i > 0; --i) {
+      std::swap(all[i], all[static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
+    }
+    const auto split = all.begin() + opt_.holdout;
+    indices_.assign(opt_.holdout_only ? all.begin() : split, opt_.holdout_only ? split : all.end());
+    std::sort(indices_.begin(), indices_.end());
+    num_samples_ = static_cast<int64_t>(indices_.size());
+  }
   const DatasetInfo info = dataset_->info();
   num_classes_ = info.num_classes;
   dataset_name_ = info.name;
@@ -51,6 +68,9 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
       const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)));
       std::swap(order[i], order[j]);
     }
+  }
+  if (!indices_.empty()) {
+    for (auto& position : order) position = indices_[static_cast<size_t>(position)];
   }
   return order;
 }

@@ -37,8 +37,15 @@ struct LoaderOptions {
   uint64_t seed = 0;
   bool drop_last = false;
   int64_t limit = 0;  // > 0: use only the first `limit` samples of the dataset
-  int workers = 2;    // 0: build batches on the calling thread
-  int prefetch = 4;   // batches built ahead of the consumer (>= workers used)
+  // A held-out split (--val-split): `holdout` samples chosen by a permutation
+  // fixed by `holdout_seed` alone, so the training and validation loaders
+  // agree and a resumed run sees the same split. The loader sees the rest
+  // (holdout_only false) or only them; `limit` applies after.
+  int64_t holdout = 0;
+  uint64_t holdout_seed = 0;
+  bool holdout_only = false;
+  int workers = 2;   // 0: build batches on the calling thread
+  int prefetch = 4;  // batches built ahead of the consumer (>= workers used)
 };
 
 class DataLoader {
@@ -86,6 +93,7 @@ class DataLoader {
   Pipeline pipeline_;
   LoaderOptions opt_;
   int64_t num_samples_ = 0;
+  std::vector<int64_t> indices_;  // the dataset indices seen (holdout split); empty: all
   int64_t num_classes_ = 0;
   std::string dataset_name_;
 

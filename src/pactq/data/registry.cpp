@@ -8,13 +8,14 @@
 #include "pactq/data/cifar.h"
 #include "pactq/data/idx.h"
 #include "pactq/data/image_folder.h"
+#include "pactq/data/synthetic.h"
 #include "pactq/data/transforms.h"
 
 namespace pactq::data {
 
 const std::vector<std::string>& dataset_names() {
-  static const std::vector<std::string> names = {"cifar10", "cifar100", "mnist", "fashion-mnist",
-                                                 "imagefolder"};
+  static const std::vector<std::string> names = {"cifar10",       "cifar100",    "mnist",
+                                                 "fashion-mnist", "imagefolder", "synthetic"};
   return names;
 }
 
@@ -29,6 +30,7 @@ std::string canonical_dataset_name(const std::string& name) {
   if (key == "mnist") return "mnist";
   if (key == "fashionmnist") return "fashion-mnist";
   if (key == "imagefolder" || key == "imagenet") return "imagefolder";
+  if (key == "synthetic") return "synthetic";
   return "";
 }
 
@@ -44,6 +46,13 @@ std::shared_ptr<Dataset> open_dataset(const std::string& name, const std::string
     for (const auto& n : dataset_names()) valid += (valid.empty() ? "" : ", ") + n;
     throw DataError(fmt::format("unknown dataset '{}'; valid names: {}", name, valid));
   }
+  if (!options.train_files.empty() && canon != "cifar10" && canon != "cifar100") {
+    throw DataError(
+        fmt::format("--train-files: only the CIFAR readers take a list of training "
+                    "files (dataset is {})",
+                    canon));
+  }
+  if (canon == "synthetic") return std::make_shared<SyntheticDataset>(split, options);
   const std::string root = dir.empty() ? default_data_dir(canon) : dir;
   if (root.empty()) {
     throw DataError(

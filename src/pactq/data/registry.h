@@ -11,7 +11,7 @@ namespace pactq::data {
 
 // Canonical names accepted by open_dataset.
 const std::vector<std::string>&
-dataset_names();  // cifar10 cifar100 mnist fashion-mnist imagefolder
+dataset_names();  // cifar10 cifar100 mnist fashion-mnist imagefolder synthetic
 
 // Lower-cases and maps aliases (cifar-10, fashion_mnist, fashionmnist,
 // image-folder, imagenet) to a canonical name; "" if unknown.

@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "pactq/nn/non_finite_probe.h"
+#include "pactq/nn/activation_observer.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/pact.h"
 
@@ -66,7 +66,10 @@ void PactReLUImpl::set_precision(int bits, ActivationKind kind) {
 }
 
 at::Tensor PactReLUImpl::forward(const at::Tensor& x) {
-  NonFiniteProbe::observe(*this, x);
+  if (ActivationObserver* observer = ActivationObserver::active()) {
+    observer->observe(*this, x);
+    if (observer->full_precision()) return at::relu(x);
+  }
   if (options_.kind == ActivationKind::kRelu) return at::relu(x);
   return quant::pact(x, alpha, options_.bits);
 }

@@ -262,6 +262,9 @@ ValueInfo value_of(const OutputSpec& s, int ch, int h, int w) {
 void Model::Impl::parse(const uint8_t* data, size_t size) {
   file_bytes = size;
   if (size < 8) fail("file too small (" + std::to_string(size) + " bytes) for a .pqm header");
+  // A training checkpoint (a zip archive) is the likely mix-up: say so.
+  if (data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4)
+    fail("not a .pqm file but a zip archive (a .pt checkpoint? export it with `pactq export`)");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(data[i]) << (8 * i);
   if (n > size - 8) {

@@ -3,6 +3,10 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -12,6 +16,17 @@
 namespace pactq::train {
 namespace {
 
+// LibTorch's messages end in a C++ backtrace: keep the first line.
+std::string first_line(const std::exception& e) {
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  const std::string m = torch_error ? torch_error->what_without_backtrace() : e.what();
+  return m.substr(0, std::min<size_t>(m.find('\n'), 200));
+}
+
+[[noreturn]] void not_a_checkpoint(const std::string& path, const std::exception& e) {
+  throw std::runtime_error(path + ": not a pactq checkpoint or truncated (" + first_line(e) + ")");
+}
+
 torch::serialize::InputArchive open_archive(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) {
     throw std::runtime_error(path + ": checkpoint not found");
@@ -20,8 +35,7 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": not a readable pactq checkpoint (" +
-                             std::string(e.what()).substr(0, 200) + ")");
+    not_a_checkpoint(path, e);
   }
   return archive;
 }
@@ -64,7 +78,30 @@ void save_checkpoint(const std::string& path, const TrainConfig& config, torch::
   s.write("epoch_correct", c10::IValue(state.epoch_correct));
   s.write("epoch_seen", c10::IValue(state.epoch_seen));
   archive.write("state", s);
-  replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
+  // Our own writes, so a full disk reports errno (EFBIG, ENOSPC), not a backtrace.
+  replace_file_atomically(path, [&](const std::string& temp) {
+    FILE* f = std::fopen(temp.c_str(), "wb");
+    if (f == nullptr)
+      throw std::runtime_error(path + ": cannot write checkpoint: " + std::strerror(errno));
+    // After a failed write, report success to LibTorch anyway: a short count
+    // makes its zip writer throw from a destructor, which aborts the process.
+    int write_errno = 0;
+    try {
+      archive.save_to([&](const void* data, size_t size) -> size_t {
+        if (write_errno == 0 && std::fwrite(data, 1, size, f) != size)
+          write_errno = errno != 0 ? errno : EIO;
+        return size;
+      });
+    } catch (...) {
+      std::fclose(f);
+      throw;
+    }
+    if (std::fclose(f) != 0 && write_errno == 0) write_errno = errno != 0 ? errno : EIO;
+    if (write_errno != 0) {
+      throw std::runtime_error(path + ": cannot write checkpoint: " + std::strerror(write_errno) +
+                               " (the previous checkpoint is kept)");
+    }
+  });
 }
 
 LoadedCheckpoint read_checkpoint_header(const std::string& path) {
@@ -84,8 +121,8 @@ LoadedCheckpoint read_checkpoint_header(const std::string& path) {
     out.state.epoch_correct = read_int(s, "epoch_correct");
     out.state.epoch_seen = read_int(s, "epoch_seen");
   } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": not a pactq checkpoint (missing config or state: " +
-                             std::string(e.what()).substr(0, 200) + ")");
+    throw std::runtime_error(
+        path + ": not a pactq checkpoint (missing config or state: " + first_line(e) + ")");
   }
   return out;
 }
@@ -94,11 +131,21 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer) {
   auto archive = open_archive(path);
   torch::serialize::InputArchive model_archive;
-  archive.read("model", model_archive);
+  try {
+    archive.read("model", model_archive);
+  } catch (const c10::Error& e) {
+    not_a_checkpoint(path, e);
+  }
   torch::NoGradGuard no_grad;
   auto load_one = [&](const std::string& name, at::Tensor& target, bool is_buffer) {
     at::Tensor value;
-    if (!model_archive.try_read(name, value, is_buffer)) {
+    bool found = false;
+    try {
+      found = model_archive.try_read(name, value, is_buffer);
+    } catch (const c10::Error& e) {  // a damaged record
+      not_a_checkpoint(path, e);
+    }
+    if (!found) {
       throw std::runtime_error(path + ": checkpoint has no tensor '" + name +
                                "' (was it trained with another model or precision?)");
     }
@@ -117,7 +164,11 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
     if (!archive.try_read("optimizer", opt_archive)) {
       throw std::runtime_error(path + ": checkpoint has no optimiser state to resume from");
     }
-    optimizer->load(opt_archive);
+    try {
+      optimizer->load(opt_archive);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(path + ": optimiser state does not fit (" + first_line(e) + ")");
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "pactq/models/registry.h"
+#include "pactq/nn/alpha_calibration.h"
 #include "pactq/quant/bits.h"
 
 namespace pactq::train {
@@ -22,6 +24,12 @@ void TrainConfig::validate() const {
   auto fail = [](const std::string& option, const std::string& why) {
     throw std::invalid_argument(option + ": " + why);
   };
+  // The model first: a misspelt name must not surface as a data-directory error.
+  try {
+    models::model_info(model);
+  } catch (const std::invalid_argument& e) {
+    fail("--model", e.what());
+  }
   precision_policy();
   if (epochs < 1) fail("--epochs", "must be at least 1");
   if (batch_size < 1) fail("--batch-size", "must be at least 1");
@@ -32,6 +40,14 @@ void TrainConfig::validate() const {
   if (weight_decay < 0) fail("--weight-decay", "must be >= 0");
   if (resolved_alpha_decay() < 0) fail("--alpha-decay", "must be >= 0");
   if (!(alpha_init > 0)) fail("--alpha-init", "must be positive");
+  if (!alpha_calibration.empty()) nn::parse_alpha_calibration(alpha_calibration);
+  if (calibration_batches < 1) fail("--calibration-batches", "must be at least 1");
+  if (val_split < 0) fail("--val-split", "must be >= 0");
+  if (!distill_from.empty()) {
+    if (!(distill_weight >= 0 && distill_weight <= 1))
+      fail("--distill-weight", "must be in [0, 1]");
+    if (!(distill_temperature > 0)) fail("--distill-temperature", "must be positive");
+  }
   if (warmup_epochs < 0) fail("--warmup-epochs", "must be >= 0");
   if (workers < 0) fail("--workers", "must be >= 0");
   if (threads < 0) fail("--threads", "must be >= 0");
@@ -51,6 +67,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"act_quant", act_quant},
           {"overrides", overrides},
           {"alpha_init", alpha_init},
+          {"alpha_calibration", alpha_calibration},
+          {"calibration_batches", calibration_batches},
           {"alpha_decay", resolved_alpha_decay()},  // stored resolved: the run is explicit
           {"epochs", epochs},
           {"batch_size", batch_size},
@@ -61,11 +79,17 @@ nlohmann::json TrainConfig::to_json() const {
           {"schedule", schedule},
           {"warmup_epochs", warmup_epochs},
           {"init_from", init_from},
+          {"distill_from", distill_from},
+          {"distill_weight", distill_weight},
+          {"distill_temperature", distill_temperature},
           {"mean", mean},
           {"std", std},
           {"workers", workers},
           {"limit_train", limit_train},
           {"limit_test", limit_test},
+          {"train_files", train_files},
+          {"val_split", val_split},
+          {"eval_deployed", eval_deployed},
           {"skip_bad_images", skip_bad_images},
           {"augment", augment},
           {"out", out},
@@ -92,6 +116,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("act_quant", c.act_quant);
   get("overrides", c.overrides);
   get("alpha_init", c.alpha_init);
+  get("alpha_calibration", c.alpha_calibration);
+  get("calibration_batches", c.calibration_batches);
   if (j.contains("alpha_decay") && !j.at("alpha_decay").is_null()) {
     c.alpha_decay = j.at("alpha_decay").get<double>();
   }
@@ -104,11 +130,17 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("schedule", c.schedule);
   get("warmup_epochs", c.warmup_epochs);
   get("init_from", c.init_from);
+  get("distill_from", c.distill_from);
+  get("distill_weight", c.distill_weight);
+  get("distill_temperature", c.distill_temperature);
   get("mean", c.mean);
   get("std", c.std);
   get("workers", c.workers);
   get("limit_train", c.limit_train);
   get("limit_test", c.limit_test);
+  get("train_files", c.train_files);
+  get("val_split", c.val_split);
+  get("eval_deployed", c.eval_deployed);
   get("skip_bad_images", c.skip_bad_images);
   get("augment", c.augment);
   get("out", c.out);

@@ -27,6 +27,11 @@ struct TrainConfig {
   std::string act_quant = "pact";
   std::vector<std::string> overrides;  // PATTERN=BITS ...
   double alpha_init = 10.0;
+  // "" (alpha_init for every layer), "mse" (each layer's alpha minimises the
+  // quantization error of its input, measured on training batches of the
+  // initial model) or "pNN.N" (that percentile of the input).
+  std::string alpha_calibration;
+  int calibration_batches = 8;
   // Weight decay of the PACT alphas (the paper's lambda_alpha), same convention
   // as weight_decay (lambda * alpha added to alpha's gradient, i.e. the penalty
   // (lambda / 2) * alpha^2). Unset: equal to weight_decay, as in the paper.
@@ -41,12 +46,23 @@ struct TrainConfig {
   std::string schedule = "multistep:60,120";
   double warmup_epochs = 0;
   std::string init_from;
+  // Knowledge distillation: the float model of the same architecture (a
+  // .safetensors file as --init-from takes) as teacher; the loss is
+  // (1 - w) * CE(labels) + w * T^2 * KL(teacher_T || student_T).
+  std::string distill_from;
+  double distill_weight = 0.5;
+  double distill_temperature = 4.0;
   // data
   std::vector<float> mean;  // empty: the dataset's (or the --init-from file's)
   std::vector<float> std;
   int workers = 2;
   int64_t limit_train = 0;  // > 0: first N training samples only
   int64_t limit_test = 0;
+  std::vector<std::string> train_files;  // CIFAR: the training files to read (empty: all)
+  int64_t val_split = 0;                 // > 0: training images held out for validation
+  // Also evaluate the deployed model (the .pqm semantics, through the
+  // deploy-exact reference executor) each epoch; best.pt is then chosen by it.
+  bool eval_deployed = false;
   bool skip_bad_images = false;
   bool augment = true;
   // run

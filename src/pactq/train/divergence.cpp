@@ -2,7 +2,8 @@
 
 #include <ATen/core/grad_mode.h>
 
-#include "pactq/nn/non_finite_probe.h"
+#include "pactq/nn/activation_observer.h"
+#include "pactq/nn/pact_relu.h"
 
 namespace pactq::train {
 namespace {
@@ -23,7 +24,7 @@ std::string locate_non_finite(models::QuantModel& model, const at::Tensor& image
   const at::Tensor logits = model.forward(images);
   if (probe.first() != nullptr) {
     for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-      if (item.value().get() == probe.first()) {
+      if (item.value().get() == static_cast<const torch::nn::Module*>(probe.first())) {
         return "the input of activation '" + item.key() + "'";
       }
     }

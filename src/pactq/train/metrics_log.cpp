@@ -1,5 +1,7 @@
 #include "pactq/train/metrics_log.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -35,6 +37,13 @@ void MetricsLog::append(const nlohmann::ordered_json& row) {
   }
   csv << "\n";
   jsonl << row.dump() << "\n";
+  // A full disk shows only here: the streams do not throw.
+  csv.flush();
+  jsonl.flush();
+  if (!csv || !jsonl) {
+    throw std::runtime_error((csv ? jsonl_path_ : csv_path_) +
+                             ": cannot append metrics: " + std::strerror(errno));
+  }
 }
 
 }  // namespace pactq::train

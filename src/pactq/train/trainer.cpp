@@ -10,13 +10,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/interrupt.h"
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/train/calibrate.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/distillation.h"
 #include "pactq/train/divergence.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/metrics_log.h"
@@ -62,12 +66,19 @@ nlohmann::ordered_json alpha_row(models::QuantModel& model) {
 
 }  // namespace
 
-TrainSummary run_training(TrainConfig config) {
+TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed) {
   const auto run_start = Clock::now();
   config.validate();
   std::filesystem::create_directories(config.out);
   const std::string last_path = config.out + "/last.pt";
   const std::string best_path = config.out + "/best.pt";
+  // Ctrl-C: the step in progress finishes, last.pt is written, then we stop.
+  InterruptGuard interrupt;
+  auto interrupted = [&](const TrainState& s) {
+    return Interrupted(
+        fmt::format("at epoch {}, step {}; {} holds the run (continue with --resume)", s.epoch + 1,
+                    s.global_step, last_path));
+  };
   const bool resuming = config.resume && std::filesystem::exists(last_path);
   TrainState state;
   if (resuming) {
@@ -86,6 +97,15 @@ TrainSummary run_training(TrainConfig config) {
 
   auto train_loader = make_train_loader(config);
   auto test_loader = make_test_loader(config);
+  auto val_loader = make_val_loader(config);
+  std::unique_ptr<data::DataLoader> test_pixels, val_pixels;
+  if (config.eval_deployed) {
+    if (!deployed) {
+      throw std::invalid_argument("--eval-deployed: this caller has no deployed-model evaluator");
+    }
+    test_pixels = make_pixel_loader(config, false);
+    val_pixels = make_pixel_loader(config, true);
+  }
   const data::DatasetInfo info = train_loader->dataset().info();
   const int64_t classes = config.num_classes > 0 ? config.num_classes : info.num_classes;
   config.num_classes = static_cast<int>(classes);
@@ -99,12 +119,24 @@ TrainSummary run_training(TrainConfig config) {
                    static_cast<long long>(state.epoch + 1),
                    static_cast<long long>(state.global_step));
     }
-  } else if (!config.init_from.empty()) {
-    const InitReport report = load_float_weights(*model, config.init_from);
-    if (!config.quiet)
-      std::fprintf(stderr, "init from %s: %s\n", config.init_from.c_str(),
-                   report.summary().c_str());
+  } else {
+    if (!config.init_from.empty()) {
+      const InitReport report = load_float_weights(*model, config.init_from);
+      if (!config.quiet)
+        std::fprintf(stderr, "init from %s: %s\n", config.init_from.c_str(),
+                     report.summary().c_str());
+    }
+    if (!config.alpha_calibration.empty()) {
+      const auto layers = calibrate_alphas(*model, *train_loader, config);
+      if (!config.quiet) {
+        std::string line;
+        for (const auto& l : layers) line += fmt::format(" {}={:.3g}", l.name, l.alpha);
+        std::fprintf(stderr, "alpha calibrated (%s, %d batches):%s\n",
+                     config.alpha_calibration.c_str(), config.calibration_batches, line.c_str());
+      }
+    }
   }
+  models::QuantModelPtr teacher = make_teacher(config, classes);
   const std::string config_text = config.to_json().dump(2) + "\n";
   write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
   if (!config.quiet) {
@@ -153,7 +185,8 @@ TrainSummary run_training(TrainConfig config) {
       set_lr(*optimizer, lr);
       optimizer->zero_grad();
       const at::Tensor logits = model->forward(batch->images);
-      const at::Tensor loss = at::cross_entropy_loss(logits, batch->labels);
+      at::Tensor loss = at::cross_entropy_loss(logits, batch->labels);
+      if (teacher) loss = distillation_loss(config, loss, logits, *teacher, batch->images);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
         const std::string where = locate_non_finite(*model, batch->images);
@@ -179,11 +212,13 @@ TrainSummary run_training(TrainConfig config) {
                                                    100.0 * state.epoch_correct / state.epoch_seen,
                                                    images_this_run / elapsed));
       const bool at_limit = config.max_steps > 0 && state.global_step >= config.max_steps;
-      if (at_limit ||
+      const bool stop_now = interrupt.requested();
+      if (at_limit || stop_now ||
           (config.checkpoint_every > 0 && state.global_step % config.checkpoint_every == 0 &&
            state.batch_in_epoch < batches)) {
         save_checkpoint(last_path, config, *model, optimizer.get(), state);
       }
+      if (stop_now) throw interrupted(state);
       if (at_limit) {
         stopped = state.batch_in_epoch < batches;
         break;
@@ -197,8 +232,16 @@ TrainSummary run_training(TrainConfig config) {
     if (stopped) break;  // mid-epoch stop: checkpoint written, no evaluation
 
     const EvalResult test = evaluate(*model, forward, *test_loader, 0);
-    const bool best = test.top1 > state.best_top1;
-    if (best) state.best_top1 = test.top1;
+    std::optional<EvalResult> val, test_deployed, val_deployed;
+    if (val_loader) val = evaluate(*model, forward, *val_loader, 0);
+    if (test_pixels) test_deployed = deployed(*model, config.mean, config.std, *test_pixels);
+    if (val_pixels) val_deployed = deployed(*model, config.mean, config.std, *val_pixels);
+    // best.pt: by validation when there is a split (the test set then stays
+    // unseen by the choice), by the deployed model's accuracy when measured.
+    const EvalResult& chosen =
+        val ? (val_deployed ? *val_deployed : *val) : (test_deployed ? *test_deployed : test);
+    const bool best = chosen.top1 > state.best_top1;
+    if (best) state.best_top1 = chosen.top1;
     nlohmann::ordered_json row;
     row["epoch"] = state.epoch + 1;
     row["step"] = state.global_step;
@@ -207,8 +250,16 @@ TrainSummary run_training(TrainConfig config) {
     row["test_loss"] = test.loss;
     row["test_top1"] = test.top1;
     row["test_top5"] = test.top5;
+    if (test_deployed) row["test_top1_deployed"] = test_deployed->top1;
+    if (val) {
+      row["val_loss"] = val->loss;
+      row["val_top1"] = val->top1;
+    }
+    if (val_deployed) row["val_top1_deployed"] = val_deployed->top1;
     row["lr"] = lr;
-    row["seconds"] = train_seconds + test.seconds;
+    row["seconds"] = train_seconds + test.seconds + (val ? val->seconds : 0) +
+                     (test_deployed ? test_deployed->seconds : 0) +
+                     (val_deployed ? val_deployed->seconds : 0);
     row["train_images_per_s"] = summary.images_per_second;
     row["data_wait_share"] = summary.data_wait_share;
     const nlohmann::ordered_json alphas = alpha_row(*model);
@@ -228,22 +279,29 @@ TrainSummary run_training(TrainConfig config) {
                                    std::filesystem::copy_options::overwrite_existing);
       });
     }
+    if (interrupt.requested()) throw interrupted(next);
     if (!config.quiet) {
+      std::string extra;
+      if (test_deployed) extra += fmt::format(" deployed {:.2f}%", test_deployed->top1);
+      if (val) extra += fmt::format("  val top1 {:.2f}%", val->top1);
+      if (val_deployed) extra += fmt::format(" deployed {:.2f}%", val_deployed->top1);
       std::fprintf(
           stderr,
-          "epoch %lld/%d  train loss %.4f top1 %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%  "
+          "epoch %lld/%d  train loss %.4f top1 %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%%s  "
           "lr %.4g  %.0f img/s  data wait %.1f%%  %s\n",
           static_cast<long long>(state.epoch + 1), config.epochs, row["train_loss"].get<double>(),
-          row["train_top1"].get<double>(), test.loss, test.top1, test.top5, lr,
+          row["train_top1"].get<double>(), test.loss, test.top1, test.top5, extra.c_str(), lr,
           summary.images_per_second, 100 * summary.data_wait_share,
           format_duration(row["seconds"].get<double>()).c_str());
     }
     summary.final_test_top1 = test.top1;
+    summary.final_test_top1_deployed = test_deployed ? test_deployed->top1 : -1;
+    summary.final_val_top1 = val ? val->top1 : -1;
     summary.final_test_loss = test.loss;
     summary.epochs_done = state.epoch + 1;
     if (config.max_steps > 0 && state.global_step >= config.max_steps) break;
   }
-  summary.best_test_top1 = state.best_top1;
+  summary.best_top1 = state.best_top1;
   summary.seconds = seconds_since(run_start);
   return summary;
 }

@@ -7,15 +7,24 @@
 // parameters use weight_decay. alpha uses the same optimiser and learning rate
 // as the weights (PACT.md).
 #pragma once
+#include <functional>
 #include <string>
+#include <vector>
 
+#include "pactq/data/loader.h"
+#include "pactq/models/model.h"
 #include "pactq/train/config.h"
+#include "pactq/train/evaluate.h"
 
 namespace pactq::train {
 
 struct TrainSummary {
   double final_test_top1 = 0;
-  double best_test_top1 = 0;
+  double final_test_top1_deployed = -1;  // -1: not measured (no --eval-deployed)
+  double final_val_top1 = -1;            // -1: no --val-split
+  // The best epoch's accuracy by the metric best.pt is chosen by: validation
+  // when there is a split, else test; deployed when measured.
+  double best_top1 = 0;
   double final_test_loss = 0;
   int64_t steps = 0;
   int64_t epochs_done = 0;
@@ -25,8 +34,15 @@ struct TrainSummary {
   std::string out_dir;
 };
 
+// The deployed model's accuracy (export/deployed_eval.h: evaluate_deployed),
+// handed in by the caller so that training does not depend on the exporter.
+using DeployedEvaluator =
+    std::function<EvalResult(models::QuantModel& model, const std::vector<float>& mean,
+                             const std::vector<float>& std, data::DataLoader& pixels)>;
+
 // Throws on invalid configuration or data (messages name the option or file)
 // and on a NaN/Inf loss (after keeping the last good checkpoint).
-TrainSummary run_training(TrainConfig config);
+// config.eval_deployed needs `deployed`.
+TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed = {});
 
 }  // namespace pactq::train

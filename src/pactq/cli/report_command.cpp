@@ -1,0 +1,35 @@
+// `pactq report RUN_DIR... -o report.html`: one self-contained HTML page
+// (inline SVG, no scripts) with each run's settings, accuracy and per-layer
+// alpha curves, and a comparison of the runs. Problems in a run's files are
+// warnings on stderr (and in the page); a missing directory is an error.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pactq/cli/commands.h"
+#include "pactq/report/report.h"
+
+namespace pactq::cli {
+
+void add_report_command(CLI::App& app) {
+  struct Options {
+    std::vector<std::string> runs;
+    std::string out = "report.html";
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd =
+      app.add_subcommand("report", "HTML report (curves, alphas, comparison) of training runs");
+  cmd->add_option("runs", o->runs, "training run directories (config.json, metrics.jsonl)")
+      ->required();
+  cmd->add_option("-o,--out", o->out, "the HTML file to write")->capture_default_str();
+  cmd->callback([o] {
+    const std::vector<std::string> warnings = report::write_report(o->runs, o->out);
+    for (const auto& w : warnings) std::fprintf(stderr, "pactq: warning: %s\n", w.c_str());
+    fmt::print("wrote {} ({} run{})\n", o->out, o->runs.size(), o->runs.size() == 1 ? "" : "s");
+  });
+}
+
+}  // namespace pactq::cli

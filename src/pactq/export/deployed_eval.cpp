@@ -1,0 +1,21 @@
+#include "pactq/export/deployed_eval.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include "pactq/export/exporter.h"
+#include "pactq/export/reference_executor.h"
+
+namespace pactq::export_ {
+
+train::EvalResult evaluate_deployed(models::QuantModel& model, const std::vector<float>& mean,
+                                    const std::vector<float>& std, data::DataLoader& pixels) {
+  const bool was_training = model.is_training();
+  at::NoGradGuard no_grad;
+  const ExportPlan plan = ExportPlan::build(model, mean, std);  // puts the model in eval mode
+  const ReferenceExecutor reference(plan);
+  model.train(was_training);
+  return train::evaluate(
+      model, [&](const at::Tensor& p) { return reference.logits(p.contiguous()); }, pixels);
+}
+
+}  // namespace pactq::export_
