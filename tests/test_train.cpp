@@ -62,14 +62,19 @@ TrainConfig small_lenet_config(const std::string& out) {
   return c;
 }
 
+// Every parameter and buffer by name (a copy), as a safetensors file holds them.
+std::map<std::string, at::Tensor> model_tensors(torch::nn::Module& model) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& p : model.named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (const auto& b : model.named_buffers()) out[b.key()] = b.value().clone();
+  return out;
+}
+
 std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {
   const LoadedCheckpoint h = read_checkpoint_header(path);
   auto model = build_model(h.config, h.config.num_classes);
   load_checkpoint(path, *model, nullptr);
-  std::map<std::string, at::Tensor> out;
-  for (const auto& p : model->named_parameters()) out[p.key()] = p.value().detach().clone();
-  for (const auto& b : model->named_buffers()) out[b.key()] = b.value().clone();
-  return out;
+  return model_tensors(*model);
 }
 
 }  // namespace
@@ -225,9 +230,7 @@ TEST(TrainEndToEnd, ANanStopsTrainingNamingWhereItIs) {
   // Float weights with one NaN in conv2: the fused kernels once turned it
   // into zeros (the loss stayed finite while the layer was dead).
   auto source = build_model(c, 10);
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& p : source->named_parameters()) tensors[p.key()] = p.value().detach().clone();
-  for (const auto& b : source->named_buffers()) tensors[b.key()] = b.value().clone();
+  std::map<std::string, at::Tensor> tensors = model_tensors(*source);
   tensors["conv2.weight"].view({-1})[7] = std::numeric_limits<float>::quiet_NaN();
   write_safetensors(dir + "/nan.safetensors", tensors);
   c.init_from = dir + "/nan.safetensors";
@@ -260,9 +263,7 @@ TEST(TrainDistillation, LossIsTheWeightedSumOfLabelsAndTemperedTeacher) {
   fp_config.wbits = fp_config.abits = "fp";
   fp_config.act_quant = "relu";
   auto source = build_model(fp_config, 10);
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& p : source->named_parameters()) tensors[p.key()] = p.value().detach().clone();
-  for (const auto& b : source->named_buffers()) tensors[b.key()] = b.value().clone();
+  std::map<std::string, at::Tensor> tensors = model_tensors(*source);
   write_safetensors(dir + "/teacher.safetensors", tensors);
   c.distill_from = dir + "/teacher.safetensors";
   c.distill_temperature = 3;
