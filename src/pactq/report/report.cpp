@@ -279,10 +279,21 @@ std::string summary_table(const Run& run) {
                    xml_escape(cfg(run, "dataset")) + "</span>");
   row("precision", xml_escape(precision(run)) + " <span class=\"dim\">(first/last layer: " +
                        xml_escape(cfg(run, "first_last")) + ")</span>");
+  const std::string calibration = cfg(run, "alpha_calibration");
+  const std::string alpha_init = calibration == "?" || calibration.empty()
+                                     ? cfg(run, "alpha_init")
+                                     : "calibrated (" + calibration + ")";
+  std::string extras;  // what else shaped the run, when used
+  if (cfg(run, "distill_from") != "?" && !cfg(run, "distill_from").empty()) {
+    extras += ", distilled from " + cfg(run, "distill_from");
+  }
+  if (cfg(run, "val_split") != "?" && cfg(run, "val_split") != "0") {
+    extras += ", " + cfg(run, "val_split") + " validation images";
+  }
   row("quantizers", "weights " + xml_escape(cfg(run, "weight_quant")) + ", activations " +
                         xml_escape(cfg(run, "act_quant")) + " <span class=\"dim\">(alpha init " +
-                        xml_escape(cfg(run, "alpha_init")) + ", alpha decay " +
-                        xml_escape(cfg(run, "alpha_decay")) + ")</span>");
+                        xml_escape(alpha_init) + ", alpha decay " +
+                        xml_escape(cfg(run, "alpha_decay")) + xml_escape(extras) + ")</span>");
   row("optimiser", xml_escape(cfg(run, "optimizer")) + ", lr " + xml_escape(cfg(run, "lr")) +
                        ", schedule " + xml_escape(cfg(run, "schedule")));
   const std::string planned = cfg(run, "epochs");
