@@ -249,6 +249,34 @@ TEST(Report, OneSeriesPerAlphaLayer) {
   fs::remove_all(tmp);
 }
 
+TEST(Report, AlphaSvgIsAStandaloneChartWithOneSeriesPerAlpha) {
+  const std::string tmp = temp_dir();
+  write_fake_run(tmp + "/w2a2", FakeRun{});
+  std::string err;
+  ASSERT_EQ(
+      run_pactq("report " + tmp + "/w2a2 -o " + tmp + "/r.html --alpha-svg " + tmp + "/alphas.svg",
+                &err, tmp),
+      0)
+      << err;
+  const std::string svg = read_file(tmp + "/alphas.svg");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u) << "a standalone document";
+  EXPECT_EQ(count(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""), 1u);
+  const auto ids = series_ids(svg, "alpha:");
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()),
+            alpha_keys_in(tmp + "/w2a2/metrics.jsonl"));
+  EXPECT_EQ(ids.size(), 19u);
+  // A run without learned alphas has no such chart: an error naming the option.
+  FakeRun fp;
+  fp.alpha_layers.clear();
+  write_fake_run(tmp + "/fp", fp);
+  EXPECT_NE(run_pactq("report " + tmp + "/fp -o " + tmp + "/r2.html --alpha-svg " + tmp + "/x.svg",
+                      &err, tmp),
+            0);
+  EXPECT_NE(err.find("--alpha-svg"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(tmp + "/x.svg"));
+  fs::remove_all(tmp);
+}
+
 TEST(Report, RealTrainingRun) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist"))
     GTEST_SKIP() << "dataset-fashion-mnist not installed";

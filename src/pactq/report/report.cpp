@@ -248,22 +248,12 @@ std::string run_charts(const Run& run) {
   lr.series.push_back(metric_series(run, "lr", "lr", kTrain));
   o += render_line_chart(lr);
 
-  const std::vector<std::string> alphas = alpha_keys(run);
+  const std::string alphas = alpha_chart_svg(run);
   if (alphas.empty()) {
     o += "<p class=\"note\">No learned PACT alpha in the metrics (activations not "
          "PACT-quantized, or no finished epoch).</p>\n";
   } else {
-    LineChart a{"PACT alpha per layer (" + std::to_string(alphas.size()) + " layers)",
-                "epoch",
-                "alpha (clipping level)",
-                {}};
-    // Many layers: a taller plot keeps the lines apart.
-    if (alphas.size() > 10) a.plot_height = 300;
-    for (size_t i = 0; i < alphas.size(); ++i) {
-      Series s = metric_series(run, alphas[i], alphas[i].substr(6), i, series_dash(i));
-      a.series.push_back(std::move(s));
-    }
-    o += render_line_chart(a);
+    o += alphas;
   }
   o += "</div>\n";
   return o;
@@ -371,6 +361,21 @@ double metric(const nlohmann::ordered_json& row, const std::string& key) {
   const auto it = row.find(key);
   if (it == row.end() || !it->is_number()) return kNaN;
   return it->get<double>();
+}
+
+std::string alpha_chart_svg(const Run& run) {
+  const std::vector<std::string> alphas = alpha_keys(run);
+  if (alphas.empty()) return "";
+  LineChart a{"PACT alpha per layer (" + std::to_string(alphas.size()) + " layers)",
+              "epoch",
+              "alpha (clipping level)",
+              {}};
+  // Many layers: a taller plot keeps the lines apart.
+  if (alphas.size() > 10) a.plot_height = 300;
+  for (size_t i = 0; i < alphas.size(); ++i) {
+    a.series.push_back(metric_series(run, alphas[i], alphas[i].substr(6), i, series_dash(i)));
+  }
+  return render_line_chart(a);
 }
 
 std::vector<std::string> alpha_keys(const Run& run) {

@@ -36,6 +36,10 @@ std::vector<std::string> alpha_keys(const Run& run);
 
 std::string render_html(const std::vector<Run>& runs);
 
+// The per-layer alpha chart alone, a standalone SVG document (the page's own
+// chart); "" when the run has no learned alpha.
+std::string alpha_chart_svg(const Run& run);
+
 // Loads every directory (throwing on one that does not exist before writing
 // anything), renders, and writes out atomically. Returns the warnings.
 std::vector<std::string> write_report(const std::vector<std::string>& dirs,
