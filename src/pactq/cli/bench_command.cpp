@@ -22,6 +22,7 @@
 #include "pactq/quant/weight_quant.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
+#include "pactq/train/device.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/step_benchmark.h"
 
@@ -88,12 +89,17 @@ PeerRun peer_run(const train::TrainConfig& q, const nn::PrecisionPolicy& p) {
   return {p.wbits, p.abits};
 }
 
-// Runs the Python peer script and returns its median step seconds.
+// Runs the Python peer script and returns its median step seconds. On CUDA
+// it runs on the same device ("cuda:N" as the peer's torch spells it), and
+// with torch.compile when `compile`.
 double run_peer(const std::string& python, const std::string& script, const PeerRun& r, int steps,
-                int batch, int threads) {
-  const std::string command =
-      fmt::format("{} {} {} {} --wbits {} --batch {} --threads {} 2>&1", shell_quote(python),
+                int batch, int threads, const at::Device& device, bool compile) {
+  std::string command =
+      fmt::format("{} {} {} {} --wbits {} --batch {} --threads {}", shell_quote(python),
                   shell_quote(script), r.abits, steps, r.wbits, batch, threads);
+  if (device.is_cuda()) command += " --device " + device.str();
+  if (compile) command += " --compile";
+  command += " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("--peer: cannot run " + command);
   std::string output;
@@ -137,6 +143,11 @@ void add_bench_train(CLI::App& bench) {
   cmd->add_option("--warmup", a->options.warmup, "untimed steps per variant")
       ->capture_default_str();
   cmd->add_option("--threads", a->options.threads, "compute threads (0: all cores)");
+  cmd->add_option("--device", a->options.device,
+                  "cpu | cuda | cuda:N | auto (CUDA when usable); on CUDA, --peer also runs the "
+                  "peer under torch.compile and the peak-memory measurement (CPU allocator) is "
+                  "skipped")
+      ->capture_default_str();
   cmd->add_flag("--peer", a->peer, "also run the Python eager peer at the same bits");
   const std::string found = default_peer_script();
   cmd->add_option("--peer-script", a->peer_script,
@@ -150,6 +161,7 @@ void add_bench_train(CLI::App& bench) {
     // Bad widths and peer settings fail here, naming the option, before any
     // timing runs.
     const nn::PrecisionPolicy policy = a->config.precision_policy();
+    const at::Device device = train::resolve_device(a->options.device);
     PeerRun peer;
     std::string script = a->peer_script;
     if (a->peer) {
@@ -176,14 +188,15 @@ void add_bench_train(CLI::App& bench) {
     const train::TrainConfig& q = a->config;
     const auto t = train::benchmark_training_steps({fp, q}, a->options);
     const double ratio = t[1].median() / t[0].median();
-    fmt::print("bench train: {} batch {}, {} threads, {} timed steps each (interleaved)\n", q.model,
-               a->options.batch_size, at::get_num_threads(), a->options.steps);
+    fmt::print("bench train: {} batch {} on {}, {} threads, {} timed steps each (interleaved)\n",
+               q.model, a->options.batch_size, device.str(), at::get_num_threads(),
+               a->options.steps);
     fmt::print("  ratio W{}/A{} / float: {:.3f}x\n", q.wbits, q.abits, ratio);
     for (const auto& s : t) {
       fmt::print("  {:<22} median {:7.1f} ms  ({:.0f} img/s)\n", s.label, 1e3 * s.median(),
                  a->options.batch_size / s.median());
     }
-    if (a->memory) {
+    if (a->memory && device.is_cpu()) {
       const auto m = train::measure_step_memory({fp, q}, a->options.batch_size);
       fmt::print("  peak step memory: float {:.1f} MB, W{}/A{} {:.1f} MB ({:.2f}x)\n",
                  m[0].peak_mb(), q.wbits, q.abits, m[1].peak_mb(),
@@ -191,14 +204,21 @@ void add_bench_train(CLI::App& bench) {
     }
     if (a->peer) {
       const int threads = at::get_num_threads(), batch = a->options.batch_size;
-      const double peer_fp =
-          run_peer(a->python, script, PeerRun{}, a->options.steps, batch, threads);
-      const double peer_q = run_peer(a->python, script, peer, a->options.steps, batch, threads);
       const std::string w = widths(peer.wbits, peer.abits);
-      fmt::print("  peer (Python eager, {}): float {:.1f} ms, {} {:.1f} ms ({:.3f}x)\n", script,
-                 1e3 * peer_fp, w, 1e3 * peer_q, peer_q / peer_fp);
-      fmt::print("  pactq vs peer at {}: {:.2f}x faster (float: {:.2f}x)\n", w,
-                 peer_q / t[1].median(), peer_fp / t[0].median());
+      // On CUDA the strongest Python baseline is torch.compile: report both.
+      for (const bool compile : {false, true}) {
+        if (compile && !device.is_cuda()) break;
+        const char* kind = compile ? "torch.compile" : "eager";
+        const char* which = compile ? "compiled peer" : "peer";
+        const double peer_fp = run_peer(a->python, script, PeerRun{}, a->options.steps, batch,
+                                        threads, device, compile);
+        const double peer_q =
+            run_peer(a->python, script, peer, a->options.steps, batch, threads, device, compile);
+        fmt::print("  peer (Python {}, {}): float {:.1f} ms, {} {:.1f} ms ({:.3f}x)\n", kind,
+                   script, 1e3 * peer_fp, w, 1e3 * peer_q, peer_q / peer_fp);
+        fmt::print("  pactq vs {} at {}: {:.2f}x faster (float: {:.2f}x)\n", which, w,
+                   peer_q / t[1].median(), peer_fp / t[0].median());
+      }
     }
   });
 }

@@ -10,6 +10,7 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/device.h"
 #include "pactq/train/evaluate.h"
 #include "pactq/train/model_setup.h"
 
@@ -35,6 +36,7 @@ void add_eval_command(CLI::App& app) {
                 "skip the deployed model's accuracy (reported by default for a checkpoint)");
   cmd->callback([args, cmd] {
     train::TrainConfig config = args->config;
+    const at::Device device = train::resolve_device(config.device);  // fails before any work
     models::QuantModelPtr model;
     if (!args->checkpoint.empty()) {
       // The checkpoint defines the network; these flags would be ignored.
@@ -56,6 +58,7 @@ void add_eval_command(CLI::App& app) {
       stored.limit_test = config.limit_test;
       stored.workers = config.workers;
       stored.threads = config.threads;
+      stored.device = config.device;
       stored.batch_size = config.batch_size;
       stored.init_from.clear();
       config = stored;
@@ -78,6 +81,7 @@ void add_eval_command(CLI::App& app) {
       if (!config.quiet)
         fmt::print(stderr, "init from {}: {}\n", config.init_from, report.summary());
     }
+    if (!device.is_cpu()) model->to(device);  // built and loaded on the CPU
     const train::EvalResult r = train::evaluate(
         *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
     fmt::print(
@@ -89,6 +93,7 @@ void add_eval_command(CLI::App& app) {
     if (!args->checkpoint.empty() && !args->no_deployed) {
       // The number a user gets: the exported model, not the training graph.
       auto pixels = train::make_pixel_loader(config, false);
+      if (!device.is_cpu()) model->to(at::kCPU);  // the exporter reads host memory
       const train::EvalResult d =
           export_::evaluate_deployed(*model, config.mean, config.std, *pixels);
       fmt::print(

@@ -25,7 +25,8 @@ void check_resume_flags(const CLI::App& cmd, const train::TrainConfig& now) {
   const nlohmann::json given = now.to_json();
   // What merge_for_resume (trainer.cpp) takes from the command line.
   static const std::set<std::string> may_change = {
-      "out", "quiet", "threads", "workers", "max_steps", "checkpoint_every", "data_dir", "resume"};
+      "out",      "quiet", "threads", "device", "workers", "max_steps", "checkpoint_every",
+      "data_dir", "resume"};
   auto text = [](const nlohmann::json& v) {
     return v.is_string() ? v.get<std::string>() : v.dump();
   };

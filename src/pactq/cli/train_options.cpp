@@ -61,6 +61,10 @@ void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
   cmd.add_option("--batch-size", c.batch_size, "batch size")->capture_default_str();
   cmd.add_option("--workers", c.workers, "data loader threads")->capture_default_str();
   cmd.add_option("--threads", c.threads, "compute threads (0: all cores)")->capture_default_str();
+  cmd.add_option("--device", c.device,
+                 "cpu | cuda | cuda:N | auto (CUDA when this LibTorch has it and a device is "
+                 "visible, else cpu)")
+      ->capture_default_str();
   cmd.add_option("--limit-test", c.limit_test, "evaluate on the first N test images only");
   cmd.add_flag("--skip-bad-images", c.skip_bad_images,
                "image folders: skip undecodable files with a warning instead of failing");

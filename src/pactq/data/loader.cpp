@@ -84,8 +84,9 @@ Batch DataLoader::build(int64_t epoch, int64_t batch_index,
   Batch b;
   b.epoch = epoch;
   b.index = batch_index;
-  b.images = at::empty({n, c, h, w}, at::kFloat);
-  b.labels = at::empty({n}, at::kLong);
+  // Pinned from the start when asked: pinning afterwards would copy.
+  b.images = at::empty({n, c, h, w}, at::TensorOptions(at::kFloat).pinned_memory(opt_.pin_memory));
+  b.labels = at::empty({n}, at::TensorOptions(at::kLong).pinned_memory(opt_.pin_memory));
   float* img = b.images.data_ptr<float>();
   int64_t* lab = b.labels.data_ptr<int64_t>();
   const int64_t per = c * h * w;

@@ -46,6 +46,9 @@ struct LoaderOptions {
   bool holdout_only = false;
   int workers = 2;   // 0: build batches on the calling thread
   int prefetch = 4;  // batches built ahead of the consumer (>= workers used)
+  // Build batches in page-locked memory, for non-blocking copies to a CUDA
+  // device. Needs a CUDA LibTorch (allocating it throws on a CPU-only one).
+  bool pin_memory = false;
 };
 
 class DataLoader {

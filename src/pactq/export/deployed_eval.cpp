@@ -2,13 +2,21 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <stdexcept>
+
 #include "pactq/export/exporter.h"
 #include "pactq/export/reference_executor.h"
+#include "pactq/train/device.h"
 
 namespace pactq::export_ {
 
 train::EvalResult evaluate_deployed(models::QuantModel& model, const std::vector<float>& mean,
                                     const std::vector<float>& std, data::DataLoader& pixels) {
+  // The exporter reads weights through host pointers: callers on a GPU pass a
+  // CPU copy (train::cpu_copy).
+  if (!train::module_device(model).is_cpu()) {
+    throw std::logic_error("evaluate_deployed: the model must be on the CPU");
+  }
   const bool was_training = model.is_training();
   at::NoGradGuard no_grad;
   const ExportPlan plan = ExportPlan::build(model, mean, std);  // puts the model in eval mode

@@ -2,6 +2,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -45,24 +46,61 @@ void check_alphas(torch::nn::Module& model, const std::string& source) {
 }
 
 void guard_alphas(torch::nn::Module& model, double floor) {
-  const auto alphas = learned_alphas(model);
-  if (alphas.empty()) return;
+  AlphaGuard(model, 1, floor).after_step();
+}
+
+AlphaGuard::AlphaGuard(torch::nn::Module& model, int64_t check_every, double floor)
+    : alphas_(learned_alphas(model)),
+      check_every_(std::max<int64_t>(1, check_every)),
+      floor_(floor) {
+  for (size_t i = 0; i < alphas_.size(); ++i) {
+    layer_of_.insert(layer_of_.end(), static_cast<size_t>(alphas_[i].second.numel()),
+                     static_cast<int64_t>(i));
+  }
+}
+
+void AlphaGuard::after_step() {
+  if (alphas_.empty()) return;
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> values;
-  values.reserve(alphas.size());
-  for (const auto& item : alphas) values.push_back(item.second.reshape({-1}));
-  const at::Tensor all = at::cat(values).to(at::kCPU);
-  if (!at::isfinite(all).all().item<bool>()) {
-    const auto* data = all.data_ptr<float>();
-    for (size_t i = 0; i < alphas.size(); ++i) {
-      if (!std::isfinite(data[i])) {
-        throw std::runtime_error("alpha of layer '" + alphas[i].first + "' became " +
-                                 std::to_string(data[i]) +
-                                 " (diverging training: lower the learning rate or alpha init)");
-      }
+  values.reserve(alphas_.size());
+  for (const auto& item : alphas_) values.push_back(item.second.detach().reshape({-1}));
+  const at::Tensor all = at::cat(values);
+  const at::Tensor bad = at::isfinite(all).logical_not_();
+  if (!seen_bad_.defined()) {
+    seen_bad_ = bad;
+    first_bad_ = all;
+  } else {
+    first_bad_ = at::where(seen_bad_, first_bad_, all);  // keeps the first bad value
+    seen_bad_.logical_or_(bad);
+  }
+  // A non-finite alpha is recorded above and reported at the next check; until
+  // then it takes the floor, so the steps in between run (pact() refuses a NaN
+  // alpha on the CPU) and the divergence is reported here, naming the layer.
+  for (const auto& item : alphas_) {
+    item.second.detach().nan_to_num_(floor_, floor_, floor_).clamp_min_(floor_);
+  }
+  if (++steps_ % check_every_ == 0) check();
+}
+
+void AlphaGuard::check() {
+  if (!seen_bad_.defined()) return;
+  ++host_reads_;
+  // One copy to the host: the flags and the values side by side.
+  const at::Tensor host =
+      at::stack({seen_bad_.to(at::kDouble), first_bad_.to(at::kDouble)}).to(at::kCPU);
+  seen_bad_ = at::Tensor();
+  first_bad_ = at::Tensor();
+  const auto* flags = host.data_ptr<double>();
+  const int64_t n = host.size(1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (flags[i] != 0) {
+      throw std::runtime_error("alpha of layer '" +
+                               alphas_[static_cast<size_t>(layer_of_[i])].first + "' became " +
+                               std::to_string(flags[n + i]) +
+                               " (diverging training: lower the learning rate or alpha init)");
     }
   }
-  for (const auto& item : alphas) item.second.clamp_min_(floor);
 }
 
 }  // namespace pactq::nn

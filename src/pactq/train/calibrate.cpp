@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "pactq/train/device.h"
+
 namespace pactq::train {
 
 std::vector<nn::AlphaCalibrator::LayerResult> calibrate_alphas(models::QuantModel& model,
@@ -20,7 +22,10 @@ std::vector<nn::AlphaCalibrator::LayerResult> calibrate_alphas(models::QuantMode
   {
     at::NoGradGuard no_grad;
     const int64_t batches = std::min<int64_t>(config.calibration_batches, loader.num_batches());
-    for (int64_t b = 0; b < batches; ++b) model.forward(loader.make_batch(0, b).images);
+    const at::Device device = module_device(model);
+    for (int64_t b = 0; b < batches; ++b) {
+      model.forward(loader.make_batch(0, b).images.to(device, /*non_blocking=*/true));
+    }
     auto live = model.buffers();
     for (size_t i = 0; i < live.size(); ++i) live[i].copy_(buffers[i]);
   }

@@ -12,6 +12,8 @@
 
 #include "pactq/common/atomic_file.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/train/device.h"
+#include "pactq/train/optimizer.h"
 
 namespace pactq::train {
 namespace {
@@ -33,7 +35,8 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
   }
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    // Mapped to the CPU: a checkpoint written on a GPU machine loads anywhere.
+    archive.load_from(path, at::Device(at::kCPU));
   } catch (const std::exception& e) {
     not_a_checkpoint(path, e);
   }
@@ -59,14 +62,19 @@ void save_checkpoint(const std::string& path, const TrainConfig& config, torch::
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string("pactq-checkpoint-1")));
   archive.write("config", c10::IValue(config.to_json().dump()));
+  // CPU copies (free for CPU tensors), so the file loads on any machine.
   torch::serialize::OutputArchive model_archive;
   for (const auto& p : model.named_parameters())
-    model_archive.write(p.key(), p.value().detach(), false);
-  for (const auto& b : model.named_buffers()) model_archive.write(b.key(), b.value(), true);
+    model_archive.write(p.key(), p.value().detach().to(at::kCPU), false);
+  for (const auto& b : model.named_buffers())
+    model_archive.write(b.key(), b.value().to(at::kCPU), true);
   archive.write("model", model_archive);
   if (optimizer != nullptr) {
+    const at::Device device = module_device(model);
     torch::serialize::OutputArchive opt_archive;
+    move_optimizer_state(*optimizer, at::kCPU);
     optimizer->save(opt_archive);
+    move_optimizer_state(*optimizer, device);
     archive.write("optimizer", opt_archive);
   }
   torch::serialize::OutputArchive s;
@@ -169,6 +177,7 @@ void load_checkpoint(const std::string& path, torch::nn::Module& model,
     } catch (const c10::Error& e) {
       throw std::runtime_error(path + ": optimiser state does not fit (" + first_line(e) + ")");
     }
+    move_optimizer_state(*optimizer, module_device(model));  // loaded on the CPU
   }
 }
 

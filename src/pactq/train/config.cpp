@@ -5,6 +5,7 @@
 #include "pactq/models/registry.h"
 #include "pactq/nn/alpha_calibration.h"
 #include "pactq/quant/bits.h"
+#include "pactq/train/device.h"
 
 namespace pactq::train {
 
@@ -51,6 +52,7 @@ void TrainConfig::validate() const {
   if (warmup_epochs < 0) fail("--warmup-epochs", "must be >= 0");
   if (workers < 0) fail("--workers", "must be >= 0");
   if (threads < 0) fail("--threads", "must be >= 0");
+  check_device_spec(device);  // the syntax; whether it is usable is checked where it is used
   if (mean.size() != std.size()) fail("--mean/--std", "need the same number of channels");
   if (out.empty()) fail("--out", "must name a directory");
 }
@@ -95,6 +97,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"out", out},
           {"seed", seed},
           {"threads", threads},
+          {"device", device},
           {"max_steps", max_steps},
           {"checkpoint_every", checkpoint_every},
           {"quiet", quiet}};
@@ -146,6 +149,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("out", c.out);
   get("seed", c.seed);
   get("threads", c.threads);
+  get("device", c.device);
   get("max_steps", c.max_steps);
   get("checkpoint_every", c.checkpoint_every);
   get("quiet", c.quiet);

@@ -69,7 +69,12 @@ struct TrainConfig {
   std::string out = "runs/run";
   bool resume = false;
   uint64_t seed = 1;
-  int threads = 0;               // 0: all cores
+  int threads = 0;              // 0: all cores
+  std::string device = "auto";  // cpu | cuda | cuda:N | auto (CUDA when usable); train/device.h
+  // Steps between host reads of the running loss/accuracy and the alpha
+  // guard's finite check; 0: by device (1 on the CPU, 50 on CUDA). Not a flag
+  // nor stored: lets tests run the GPU's deferred path on the CPU.
+  int64_t host_sync_every = 0;
   int64_t max_steps = -1;        // >= 0: stop after this many optimiser steps
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every N steps within an epoch
   bool quiet = false;

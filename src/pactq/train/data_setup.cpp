@@ -1,5 +1,7 @@
 #include "pactq/train/data_setup.h"
 
+#include "pactq/train/device.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -61,6 +63,7 @@ std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config) {
   lo.workers = config.workers;
   lo.holdout = config.val_split;
   lo.holdout_seed = config.seed;
+  lo.pin_memory = pin_batches_for(resolve_device(config.device));
   auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Train,
                                   dataset_options(config), lo);
   record_normalisation(config, *loader);
@@ -74,6 +77,7 @@ std::unique_ptr<data::DataLoader> make_test_loader(TrainConfig& config) {
   lo.drop_last = false;
   lo.limit = config.limit_test;
   lo.workers = config.workers;
+  lo.pin_memory = pin_batches_for(resolve_device(config.device));
   auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Test,
                                   dataset_options(config), lo);
   record_normalisation(config, *loader);
@@ -102,8 +106,9 @@ std::unique_ptr<data::DataLoader> make_val_loader(TrainConfig& config) {
   if (config.val_split <= 0) return nullptr;
   data::DatasetOptions d = dataset_options(config);
   d.augment = false;  // the training split through the evaluation pipeline
-  auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Train, d,
-                                  eval_loader_options(config, true));
+  data::LoaderOptions lo = eval_loader_options(config, true);
+  lo.pin_memory = pin_batches_for(resolve_device(config.device));
+  auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Train, d, lo);
   record_normalisation(config, *loader);
   return loader;
 }

@@ -19,8 +19,11 @@ std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config);
 std::unique_ptr<data::DataLoader> make_test_loader(TrainConfig& config);
 // In-order loader of the --val-split images, unaugmented; nullptr without a split.
 std::unique_ptr<data::DataLoader> make_val_loader(TrainConfig& config);
+// The training, test and validation loaders build batches in pinned memory
+// when config.device resolves to CUDA (copied to it non-blocking).
 // Raw pixels in [0, 1] (what the deployed model takes) of the test set, or of
-// the validation split; same images and order as make_test/val_loader.
+// the validation split; same images and order as make_test/val_loader. Never
+// pinned: the deployed model runs on the host.
 std::unique_ptr<data::DataLoader> make_pixel_loader(const TrainConfig& config, bool validation);
 
 }  // namespace pactq::train

@@ -5,12 +5,18 @@
 
 #include <chrono>
 
+#include "pactq/train/device.h"
+
 namespace pactq::train {
 
-int64_t count_topk(const at::Tensor& logits, const at::Tensor& labels, int64_t k) {
+at::Tensor count_topk_tensor(const at::Tensor& logits, const at::Tensor& labels, int64_t k) {
   k = std::min<int64_t>(k, logits.size(1));
   const at::Tensor top = std::get<1>(logits.topk(k, 1));
-  return top.eq(labels.unsqueeze(1)).any(1).sum().item<int64_t>();
+  return top.eq(labels.unsqueeze(1)).any(1).sum();
+}
+
+int64_t count_topk(const at::Tensor& logits, const at::Tensor& labels, int64_t k) {
+  return count_topk_tensor(logits, labels, k).item<int64_t>();
 }
 
 EvalResult evaluate(torch::nn::Module& model,
@@ -21,22 +27,29 @@ EvalResult evaluate(torch::nn::Module& model,
   model.eval();
   at::NoGradGuard no_grad;
   EvalResult r;
-  double loss_sum = 0;
-  int64_t top5 = 0;
+  const at::Device device = module_device(model);
+  // Per batch: the float loss widened to double, as the host sum did.
+  at::Tensor loss_sum = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
+  at::Tensor top1 = at::zeros({}, at::TensorOptions(at::kLong).device(device));
+  at::Tensor top5 = at::zeros({}, at::TensorOptions(at::kLong).device(device));
   loader.start_epoch(epoch);
   while (auto batch = loader.next()) {
-    const at::Tensor logits = forward(batch->images);
-    loss_sum +=
-        at::cross_entropy_loss(logits, batch->labels, {}, at::Reduction::Sum).item<double>();
-    r.correct += count_topk(logits, batch->labels, 1);
-    top5 += count_topk(logits, batch->labels, 5);
+    const at::Tensor images = batch->images.to(device, /*non_blocking=*/true);
+    const at::Tensor labels = batch->labels.to(device, /*non_blocking=*/true);
+    const at::Tensor logits = forward(images);
+    loss_sum.add_(at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum).to(at::kDouble));
+    top1.add_(count_topk_tensor(logits, labels, 1));
+    top5.add_(count_topk_tensor(logits, labels, 5));
     r.count += batch->labels.size(0);
   }
   model.train(was_training);
+  const double loss_total = loss_sum.item<double>();
+  r.correct = top1.item<int64_t>();
+  const int64_t top5_total = top5.item<int64_t>();
   if (r.count > 0) {
-    r.loss = loss_sum / r.count;
+    r.loss = loss_total / r.count;
     r.top1 = 100.0 * r.correct / r.count;
-    r.top5 = 100.0 * top5 / r.count;
+    r.top5 = 100.0 * top5_total / r.count;
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;

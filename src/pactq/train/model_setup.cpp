@@ -21,6 +21,20 @@ models::QuantModelPtr build_model(const TrainConfig& config, int64_t num_classes
   return model;
 }
 
+models::QuantModelPtr cpu_copy(const TrainConfig& config, int64_t num_classes,
+                               torch::nn::Module& model) {
+  models::QuantModelPtr copy = build_model(config, num_classes);
+  at::NoGradGuard no_grad;
+  auto params = copy->parameters();
+  auto buffers = copy->buffers();
+  const auto src_params = model.parameters();
+  const auto src_buffers = model.buffers();
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(src_params.at(i));
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(src_buffers.at(i));
+  copy->train(model.is_training());
+  return copy;
+}
+
 std::string InitReport::summary() const {
   std::string s = fmt::format("loaded {} tensors", loaded.size());
   auto list = [](const std::vector<std::string>& names) {

@@ -12,6 +12,11 @@ namespace pactq::train {
 // Builds config.model with num_classes and applies config's precision policy.
 models::QuantModelPtr build_model(const TrainConfig& config, int64_t num_classes);
 
+// A CPU model with `model`'s parameters and buffers (same config and
+// classes), for what reads host memory (export, the deployed evaluation).
+models::QuantModelPtr cpu_copy(const TrainConfig& config, int64_t num_classes,
+                               torch::nn::Module& model);
+
 struct InitReport {
   std::vector<std::string> loaded;
   std::vector<std::string> missing;     // in the model, not in the file (alphas are expected here)

@@ -40,4 +40,17 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
                                              torch::optim::SGDOptions(c.lr).momentum(c.momentum));
 }
 
+void move_optimizer_state(torch::optim::Optimizer& optimizer, const at::Device& device) {
+  auto move = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  for (auto& item : optimizer.state()) {
+    if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(item.second.get())) {
+      s->momentum_buffer(move(s->momentum_buffer()));
+    } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(item.second.get())) {
+      a->exp_avg(move(a->exp_avg()));
+      a->exp_avg_sq(move(a->exp_avg_sq()));
+      a->max_exp_avg_sq(move(a->max_exp_avg_sq()));
+    }
+  }
+}
+
 }  // namespace pactq::train

@@ -18,4 +18,9 @@ namespace pactq::train {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& config,
                                                         models::QuantModel& model);
 
+// Moves the optimiser's state tensors (SGD momentum, Adam moments) to
+// `device`: checkpoints store them on the CPU and a resumed run may train
+// elsewhere. Free when they are already there.
+void move_optimizer_state(torch::optim::Optimizer& optimizer, const at::Device& device);
+
 }  // namespace pactq::train

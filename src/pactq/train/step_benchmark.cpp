@@ -12,6 +12,7 @@
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/compute_threads.h"
+#include "pactq/train/device.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/optimizer.h"
 
@@ -32,25 +33,32 @@ struct Variant {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
 };
 
-Variant make_variant(const TrainConfig& c) {
+Variant make_variant(const TrainConfig& c, const at::Device& device) {
   Variant v;
   v.model = build_model(c, c.num_classes > 0 ? c.num_classes : 10);
+  if (!device.is_cpu()) v.model->to(device);
   v.model->train();
   v.optimizer = make_optimizer(c, *v.model);  // the trainer's, alpha group included
   return v;
 }
 
-void step(Variant& v, const at::Tensor& x, const at::Tensor& y) {
+void step(Variant& v, nn::AlphaGuard& guard, const at::Tensor& x, const at::Tensor& y) {
   v.optimizer->zero_grad();
   const at::Tensor loss = at::cross_entropy_loss(v.model->forward(x), y);
   loss.backward();
   v.optimizer->step();
-  nn::guard_alphas(*v.model);
+  guard.after_step();
 }
 
 at::Tensor synthetic_input(const models::QuantModel& m, int batch) {
   const auto in = m.input_shape();
   return at::randn({batch, in.channels, in.height, in.width});
+}
+
+// The trainer's alpha guard on a GPU checks finiteness every 50 steps: what
+// the benchmark times is what training runs.
+int64_t guard_interval(const at::Device& device) {
+  return device.is_cuda() ? 50 : 1;
 }
 
 }  // namespace
@@ -64,21 +72,27 @@ std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>&
   // them too, so the benchmark measures what training runs.
   at::globalContext().setFlushDenormal(true);
   at::manual_seed(0);
+  const at::Device device = resolve_device(o.device);
   std::vector<Variant> variants;
+  std::vector<nn::AlphaGuard> guards;
   std::vector<StepTiming> timings;
   for (const TrainConfig& c : configs) {
-    variants.push_back(make_variant(c));
+    variants.push_back(make_variant(c, device));
+    guards.emplace_back(*variants.back().model, guard_interval(device));
     timings.push_back({c.model + " W" + c.wbits + "/A" + c.abits, {}});
   }
-  const at::Tensor x = synthetic_input(*variants.front().model, o.batch_size);
-  const at::Tensor y = at::randint(0, variants.front().model->num_classes(), {o.batch_size});
+  const at::Tensor x = synthetic_input(*variants.front().model, o.batch_size).to(device);
+  const at::Tensor y =
+      at::randint(0, variants.front().model->num_classes(), {o.batch_size}).to(device);
   for (int i = 0; i < o.warmup; ++i) {
-    for (auto& v : variants) step(v, x, y);
+    for (size_t k = 0; k < variants.size(); ++k) step(variants[k], guards[k], x, y);
   }
+  synchronize(device);
   for (int i = 0; i < o.steps; ++i) {
     for (size_t k = 0; k < variants.size(); ++k) {
       const auto t0 = std::chrono::steady_clock::now();
-      step(variants[k], x, y);
+      step(variants[k], guards[k], x, y);
+      synchronize(device);  // a queued step is not a finished one
       timings[k].seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -160,13 +174,14 @@ std::vector<StepMemory> measure_step_memory(const std::vector<TrainConfig>& conf
   std::vector<StepMemory> out;
   at::manual_seed(0);
   for (const TrainConfig& c : configs) {
-    Variant v = make_variant(c);
+    Variant v = make_variant(c, at::Device(at::kCPU));
+    nn::AlphaGuard guard(*v.model);
     const at::Tensor x = synthetic_input(*v.model, batch_size);
     const at::Tensor y = at::zeros({batch_size}, at::kLong);
-    step(v, x, y);  // optimiser state and caches exist from here on
+    step(v, guard, x, y);  // optimiser state and caches exist from here on
     counter.reset_peak();
     const int64_t before = counter.live();
-    step(v, x, y);
+    step(v, guard, x, y);
     out.push_back({c.model + " W" + c.wbits + "/A" + c.abits, counter.peak() - before});
   }
   c10::SetCPUAllocator(counter.base(), /*priority=*/101);

@@ -20,6 +20,7 @@ struct StepBenchmarkOptions {
   int warmup = 2;
   int steps = 10;
   int threads = 0;
+  std::string device = "auto";  // --device spec (train/device.h); CUDA steps end in a sync
 };
 
 // Times optimiser steps (forward, loss, backward, SGD step, alpha guard) of

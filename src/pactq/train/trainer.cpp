@@ -20,6 +20,7 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
+#include "pactq/train/device.h"
 #include "pactq/train/distillation.h"
 #include "pactq/train/divergence.h"
 #include "pactq/train/evaluate.h"
@@ -28,11 +29,17 @@
 #include "pactq/train/optimizer.h"
 #include "pactq/train/progress.h"
 #include "pactq/train/schedule.h"
+#include "pactq/train/step_metrics.h"
 
 namespace pactq::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// On a GPU, steps between host reads of the running loss/accuracy and of the
+// alpha guard's finite check (each read is a sync that drains the queue). On
+// the CPU a read is a memory load: every step, as before.
+constexpr int64_t kGpuSyncEvery = 50;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -48,6 +55,8 @@ TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& now) 
   c.out = now.out;
   c.quiet = now.quiet;
   c.threads = now.threads;
+  c.device = now.device;
+  c.host_sync_every = now.host_sync_every;
   c.workers = now.workers;
   c.max_steps = now.max_steps;
   c.checkpoint_every = now.checkpoint_every;
@@ -89,6 +98,10 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     std::fprintf(stderr, "resume: no checkpoint at %s yet, starting a new run\n",
                  last_path.c_str());
   }
+  const at::Device device = resolve_device(config.device);  // one clear line if unusable
+  const int64_t sync_every = config.host_sync_every > 0 ? config.host_sync_every
+                             : device.is_cuda()         ? kGpuSyncEvery
+                                                        : 1;
   set_compute_threads(config.threads);
   keep_freed_memory_mapped();
   // Denormal floats are 10-100x slower on x86 and carry no useful signal here.
@@ -110,7 +123,16 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
   const int64_t classes = config.num_classes > 0 ? config.num_classes : info.num_classes;
   config.num_classes = static_cast<int>(classes);
 
+  // Built (and --init-from loaded) on the CPU, then moved before the optimiser
+  // takes its parameters; checkpoints load through the CPU (checkpoint.h).
   models::QuantModelPtr model = build_model(config, classes);
+  if (!resuming && !config.init_from.empty()) {
+    const InitReport report = load_float_weights(*model, config.init_from);
+    if (!config.quiet)
+      std::fprintf(stderr, "init from %s: %s\n", config.init_from.c_str(),
+                   report.summary().c_str());
+  }
+  if (!device.is_cpu()) model->to(device);
   auto optimizer = make_optimizer(config, *model);
   if (resuming) {
     load_checkpoint(last_path, *model, optimizer.get());
@@ -120,12 +142,6 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
                    static_cast<long long>(state.global_step));
     }
   } else {
-    if (!config.init_from.empty()) {
-      const InitReport report = load_float_weights(*model, config.init_from);
-      if (!config.quiet)
-        std::fprintf(stderr, "init from %s: %s\n", config.init_from.c_str(),
-                     report.summary().c_str());
-    }
     if (!config.alpha_calibration.empty()) {
       const auto layers = calibrate_alphas(*model, *train_loader, config);
       if (!config.quiet) {
@@ -137,15 +153,17 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     }
   }
   models::QuantModelPtr teacher = make_teacher(config, classes);
+  if (teacher && !device.is_cpu()) teacher->to(device);
   const std::string config_text = config.to_json().dump(2) + "\n";
   write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
   if (!config.quiet) {
-    std::fprintf(
-        stderr, "training %s on %s (%lld train / %lld test images), %s, %d threads -> %s\n",
-        config.model.c_str(), info.name.c_str(),
-        static_cast<long long>(train_loader->num_samples()),
-        static_cast<long long>(test_loader->num_samples()),
-        config.precision_policy().summary().c_str(), at::get_num_threads(), config.out.c_str());
+    std::fprintf(stderr,
+                 "training %s on %s (%lld train / %lld test images), %s, %s, %d threads -> %s\n",
+                 config.model.c_str(), info.name.c_str(),
+                 static_cast<long long>(train_loader->num_samples()),
+                 static_cast<long long>(test_loader->num_samples()),
+                 config.precision_policy().summary().c_str(), device.str().c_str(),
+                 at::get_num_threads(), config.out.c_str());
   }
 
   TrainSummary summary;
@@ -165,6 +183,14 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
   MetricsLog metrics(config.out);
   auto forward = [&](const at::Tensor& x) { return model->forward(x); };
   model->train();
+  nn::AlphaGuard alpha_guard(*model, sync_every);
+  StepMetrics step_metrics(device);
+  // The deployed evaluation reads host memory: on a GPU it gets a CPU copy.
+  auto deployed_eval = [&](data::DataLoader& pixels) {
+    if (device.is_cpu()) return deployed(*model, config.mean, config.std, pixels);
+    const models::QuantModelPtr host = cpu_copy(config, classes, *model);
+    return deployed(*host, config.mean, config.std, pixels);
+  };
 
   for (; state.epoch < config.epochs; ++state.epoch, state.batch_in_epoch = 0) {
     const auto epoch_start = Clock::now();
@@ -180,42 +206,69 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     int64_t images_this_run = 0;
     double lr = 0;
     bool stopped = false;
+    // Reads the device-side sums into `state` (one host read) and stops the run
+    // if a loss since the last read was not finite. `images` is the batch of
+    // the newest step, for locating the first non-finite value.
+    auto take_metrics = [&](const at::Tensor& images) {
+      const StepMetrics::Totals t = step_metrics.take();
+      if (t.steps == 0) return;
+      if (!std::isfinite(t.loss_sum)) {
+        alpha_guard.check();  // a non-finite alpha names its layer first
+        const std::string where = locate_non_finite(*model, images);
+        const int64_t last = state.global_step + 1;
+        throw std::runtime_error(fmt::format(
+            "training diverged: loss is {} at epoch {}, {}{}; the last good checkpoint is kept at "
+            "{} (try a lower --lr or --alpha-init)",
+            t.loss_sum / static_cast<double>(t.seen), state.epoch + 1,
+            t.steps == 1 ? fmt::format("step {}", last)
+                         : fmt::format("steps {}..{}", last - t.steps + 1, last),
+            where.empty() ? "" : "; first non-finite value in " + where, last_path));
+      }
+      state.epoch_loss_sum += t.loss_sum;
+      state.epoch_correct += t.correct;
+      state.epoch_seen += t.seen;
+    };
     while (auto batch = train_loader->next()) {
       lr = schedule.at(state.epoch + static_cast<double>(state.batch_in_epoch) / batches);
       set_lr(*optimizer, lr);
       optimizer->zero_grad();
-      const at::Tensor logits = model->forward(batch->images);
-      at::Tensor loss = at::cross_entropy_loss(logits, batch->labels);
-      if (teacher) loss = distillation_loss(config, loss, logits, *teacher, batch->images);
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        const std::string where = locate_non_finite(*model, batch->images);
-        throw std::runtime_error(
-            fmt::format("training diverged: loss is {} at epoch {}, step {}{}; the last good "
-                        "checkpoint is kept at {} (try a lower --lr or --alpha-init)",
-                        loss_value, state.epoch + 1, state.global_step + 1,
-                        where.empty() ? "" : "; first non-finite value in " + where, last_path));
+      // From pinned memory when the device is CUDA; no copy on the CPU.
+      const at::Tensor images = batch->images.to(device, /*non_blocking=*/true);
+      const at::Tensor labels = batch->labels.to(device, /*non_blocking=*/true);
+      const at::Tensor logits = model->forward(images);
+      at::Tensor loss = at::cross_entropy_loss(logits, labels);
+      if (teacher) loss = distillation_loss(config, loss, logits, *teacher, images);
+      step_metrics.add(loss, logits, labels);
+      const int64_t n = labels.size(0);
+      const int64_t step = state.global_step + 1;
+      const bool at_limit = config.max_steps > 0 && step >= config.max_steps;
+      const bool checkpoint_due = config.checkpoint_every > 0 &&
+                                  step % config.checkpoint_every == 0 &&
+                                  state.batch_in_epoch + 1 < batches;
+      // Read before the update, so a non-finite loss stops the run with the
+      // weights that produced it and no checkpoint is written past it.
+      if (step_metrics.pending_steps() >= sync_every || at_limit || checkpoint_due ||
+          state.batch_in_epoch + 1 == batches) {
+        take_metrics(images);
       }
       loss.backward();
       optimizer->step();
-      nn::guard_alphas(*model);
-      const int64_t n = batch->labels.size(0);
-      state.epoch_loss_sum += loss_value * n;
-      state.epoch_correct += logits.argmax(1).eq(batch->labels).sum().item<int64_t>();
-      state.epoch_seen += n;
+      alpha_guard.after_step();
       images_this_run += n;
       ++state.global_step;
       ++state.batch_in_epoch;
-      const double elapsed = seconds_since(epoch_start);
-      bar.update(state.batch_in_epoch, fmt::format("loss {:.3f} acc {:.1f}% {:.0f} img/s",
-                                                   state.epoch_loss_sum / state.epoch_seen,
-                                                   100.0 * state.epoch_correct / state.epoch_seen,
-                                                   images_this_run / elapsed));
-      const bool at_limit = config.max_steps > 0 && state.global_step >= config.max_steps;
       const bool stop_now = interrupt.requested();
-      if (at_limit || stop_now ||
-          (config.checkpoint_every > 0 && state.global_step % config.checkpoint_every == 0 &&
-           state.batch_in_epoch < batches)) {
+      if (stop_now) take_metrics(images);  // the checkpoint below holds every step
+      if (step_metrics.pending_steps() == 0) {
+        const double elapsed = seconds_since(epoch_start);
+        bar.update(state.batch_in_epoch,
+                   fmt::format("loss {:.3f} acc {:.1f}% {:.0f} img/s",
+                               state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_seen),
+                               100.0 * state.epoch_correct / std::max<int64_t>(1, state.epoch_seen),
+                               images_this_run / elapsed));
+      }
+      if (at_limit || stop_now || checkpoint_due) {
+        alpha_guard.check();  // no checkpoint with a non-finite alpha
         save_checkpoint(last_path, config, *model, optimizer.get(), state);
       }
       if (stop_now) throw interrupted(state);
@@ -234,8 +287,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     const EvalResult test = evaluate(*model, forward, *test_loader, 0);
     std::optional<EvalResult> val, test_deployed, val_deployed;
     if (val_loader) val = evaluate(*model, forward, *val_loader, 0);
-    if (test_pixels) test_deployed = deployed(*model, config.mean, config.std, *test_pixels);
-    if (val_pixels) val_deployed = deployed(*model, config.mean, config.std, *val_pixels);
+    if (test_pixels) test_deployed = deployed_eval(*test_pixels);
+    if (val_pixels) val_deployed = deployed_eval(*val_pixels);
     // best.pt: by validation when there is a split (the test set then stays
     // unseen by the choice), by the deployed model's accuracy when measured.
     const EvalResult& chosen =
@@ -272,6 +325,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     next.epoch_loss_sum = 0;
     next.epoch_correct = 0;
     next.epoch_seen = 0;
+    alpha_guard.check();
     save_checkpoint(last_path, config, *model, optimizer.get(), next);
     if (best) {
       replace_file_atomically(best_path, [&](const std::string& temp) {
