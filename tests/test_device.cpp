@@ -24,6 +24,7 @@
 #include "pactq/train/safetensors.h"
 #include "pactq/train/step_metrics.h"
 #include "pactq/train/trainer.h"
+#include "train_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace pactq::train;
@@ -269,9 +270,7 @@ TEST(DeviceTraining, DeferredChecksStillStopADivergingRun) {
   c.max_steps = 3;
   c.host_sync_every = 50;
   auto source = build_model(c, 10);
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& p : source->named_parameters()) tensors[p.key()] = p.value().detach().clone();
-  for (const auto& b : source->named_buffers()) tensors[b.key()] = b.value().clone();
+  std::map<std::string, at::Tensor> tensors = pactq::test::model_tensors(*source);
   tensors["conv2.weight"].view({-1})[7] = std::numeric_limits<float>::quiet_NaN();
   write_safetensors(dir + "/nan.safetensors", tensors);
   c.init_from = dir + "/nan.safetensors";

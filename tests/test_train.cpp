@@ -27,6 +27,7 @@
 #include "pactq/train/safetensors.h"
 #include "pactq/train/schedule.h"
 #include "pactq/train/trainer.h"
+#include "train_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace pactq::train;
@@ -62,13 +63,7 @@ TrainConfig small_lenet_config(const std::string& out) {
   return c;
 }
 
-// Every parameter and buffer by name (a copy), as a safetensors file holds them.
-std::map<std::string, at::Tensor> model_tensors(torch::nn::Module& model) {
-  std::map<std::string, at::Tensor> out;
-  for (const auto& p : model.named_parameters()) out[p.key()] = p.value().detach().clone();
-  for (const auto& b : model.named_buffers()) out[b.key()] = b.value().clone();
-  return out;
-}
+using pactq::test::model_tensors;
 
 std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {
   const LoadedCheckpoint h = read_checkpoint_header(path);

@@ -70,20 +70,6 @@ std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config) {
   return loader;
 }
 
-std::unique_ptr<data::DataLoader> make_test_loader(TrainConfig& config) {
-  data::LoaderOptions lo;
-  lo.batch_size = std::max(config.batch_size, 256);
-  lo.shuffle = false;
-  lo.drop_last = false;
-  lo.limit = config.limit_test;
-  lo.workers = config.workers;
-  lo.pin_memory = pin_batches_for(resolve_device(config.device));
-  auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Test,
-                                  dataset_options(config), lo);
-  record_normalisation(config, *loader);
-  return loader;
-}
-
 namespace {
 data::LoaderOptions eval_loader_options(const TrainConfig& config, bool validation) {
   data::LoaderOptions lo;
@@ -101,6 +87,15 @@ data::LoaderOptions eval_loader_options(const TrainConfig& config, bool validati
   return lo;
 }
 }  // namespace
+
+std::unique_ptr<data::DataLoader> make_test_loader(TrainConfig& config) {
+  data::LoaderOptions lo = eval_loader_options(config, false);
+  lo.pin_memory = pin_batches_for(resolve_device(config.device));
+  auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Test,
+                                  dataset_options(config), lo);
+  record_normalisation(config, *loader);
+  return loader;
+}
 
 std::unique_ptr<data::DataLoader> make_val_loader(TrainConfig& config) {
   if (config.val_split <= 0) return nullptr;
