@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   pactq::cli::add_inspect_command(app);
   pactq::cli::add_bench_command(app);
   pactq::cli::add_report_command(app);
+  pactq::cli::add_launch_command(app);
   try {
     const std::string recipe = pactq::cli::recipe_path(argc, argv);
     if (!recipe.empty()) pactq::cli::check_recipe(recipe, app, *app.get_subcommand("train"));

@@ -49,11 +49,18 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train a PACT-quantized network");
   add_model_options(*cmd, *config);
   add_optimisation_options(*cmd, *config);
+  add_distributed_options(*cmd, *config);
   cmd->callback([config, cmd] {
     if (std::filesystem::exists(config->out) && !std::filesystem::is_directory(config->out))
       throw std::invalid_argument("--out: " + config->out + " is a file, expected a directory");
     check_resume_flags(*cmd, *config);
     const train::TrainSummary s = train::run_training(*config, export_::evaluate_deployed);
+    const std::string ranks =
+        s.world_size > 1
+            ? fmt::format(" over {} processes (gradient all-reduce wait {:.1f} ms/step)",
+                          s.world_size, 1000 * s.comm_wait_seconds_per_step)
+            : "";
+    if (s.rank != 0) return;  // rank 0 speaks for the group
     if (s.epochs_done > 0) {
       std::string last = fmt::format("test top-1 {:.2f}%", s.final_test_top1);
       if (s.final_test_top1_deployed >= 0)
@@ -63,13 +70,13 @@ void add_train_command(CLI::App& app) {
                                   (config->eval_deployed ? " deployed" : "");
       fmt::print(
           "done: {} epochs, {} steps in {:.0f}s; last epoch {} (best.pt: {} {:.2f}%); {:.0f} "
-          "img/s; data wait {:.1f}%; files in {}\n",
-          s.epochs_done, s.steps, s.seconds, last, best_by, s.best_top1, s.images_per_second,
+          "img/s{}; data wait {:.1f}%; files in {}\n",
+          s.epochs_done, s.steps, s.seconds, last, best_by, s.best_top1, s.images_per_second, ranks,
           100 * s.data_wait_share, s.out_dir);
     } else {
       fmt::print(
-          "stopped after {} steps ({:.0f} img/s, data wait {:.1f}%); checkpoint in {}/last.pt\n",
-          s.steps, s.images_per_second, 100 * s.data_wait_share, s.out_dir);
+          "stopped after {} steps ({:.0f} img/s{}, data wait {:.1f}%); checkpoint in {}/last.pt\n",
+          s.steps, s.images_per_second, ranks, 100 * s.data_wait_share, s.out_dir);
     }
   });
 }

@@ -116,4 +116,32 @@ void add_optimisation_options(CLI::App& cmd, train::TrainConfig& c) {
   cmd.add_flag("!--no-augment", c.augment, "disable training augmentation");
 }
 
+void add_distributed_options(CLI::App& cmd, train::TrainConfig& c) {
+  const std::string group = "Distributed (each unset one from torchrun's environment)";
+  cmd.add_option("--world-size", c.dist.world_size,
+                 "processes training together (default WORLD_SIZE, else 1); --batch-size is "
+                 "per process")
+      ->group(group);
+  cmd.add_option("--rank", c.dist.rank, "this process, 0 .. world size - 1 (default RANK)")
+      ->group(group);
+  cmd.add_option("--local-rank", c.dist.local_rank,
+                 "this process on its machine; picks its GPU (default LOCAL_RANK, else --rank)")
+      ->group(group);
+  cmd.add_option("--master-addr", c.dist.master_addr,
+                 "address of rank 0, which hosts the rendezvous store (default MASTER_ADDR, "
+                 "else 127.0.0.1)")
+      ->group(group);
+  cmd.add_option("--master-port", c.dist.master_port,
+                 "port of the rendezvous store (default MASTER_PORT, else 29500)")
+      ->group(group);
+  cmd.add_flag("--sync-bn", c.sync_bn,
+               "synchronised BatchNorm: batch statistics over all ranks' batches (default: per "
+               "rank, rank 0's running statistics kept)")
+      ->group(group);
+  cmd.add_option("--dist-timeout", c.dist.timeout_seconds,
+                 "seconds after which a rank that has not joined, died or hung fails the others")
+      ->capture_default_str()
+      ->group(group);
+}
+
 }  // namespace pactq::cli

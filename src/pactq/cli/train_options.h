@@ -11,5 +11,8 @@ namespace pactq::cli {
 void add_model_options(CLI::App& cmd, train::TrainConfig& c);
 // Optimisation and run options (only `train`).
 void add_optimisation_options(CLI::App& cmd, train::TrainConfig& c);
+// Data-parallel options (only `train`); unset ones come from torchrun's
+// environment (distributed/options.h).
+void add_distributed_options(CLI::App& cmd, train::TrainConfig& c);
 
 }  // namespace pactq::cli

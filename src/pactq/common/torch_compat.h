@@ -29,3 +29,25 @@ inline void cuda_synchronize(int64_t index = -1) {
 }
 
 }  // namespace pactq::compat
+
+// ---- distributed (c10d) ----
+// In 1.13 a backend such as ProcessGroupGloo *is* a c10d::ProcessGroup; from
+// 2.0 it is a c10d::Backend that a ProcessGroup wraps. pactq talks to the
+// backend directly (allreduce, broadcast, barrier have the same signatures in
+// both), so only this alias differs. Defined where the c10d headers are
+// included (distributed/), to keep them out of every other translation unit.
+#if defined(PACTQ_COMPAT_C10D)
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/Work.hpp>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+namespace pactq::compat {
+using CollectiveBackend = c10d::Backend;
+}
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+namespace pactq::compat {
+using CollectiveBackend = c10d::ProcessGroup;
+}
+#endif
+#endif

@@ -48,6 +48,14 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
   num_classes_ = info.num_classes;
   dataset_name_ = info.name;
   if (opt_.limit > 0) num_samples_ = std::min(num_samples_, opt_.limit);
+  if (opt_.shard_count < 1 || opt_.shard_index < 0 || opt_.shard_index >= opt_.shard_count) {
+    throw DataError(fmt::format("DataLoader: shard {} of {} does not exist", opt_.shard_index,
+                                opt_.shard_count));
+  }
+  total_samples_ = num_samples_;
+  num_samples_ = opt_.drop_last ? total_samples_ / opt_.shard_count
+                                : (total_samples_ - opt_.shard_index + opt_.shard_count - 1) /
+                                      opt_.shard_count;
 }
 
 DataLoader::~DataLoader() {
@@ -60,17 +68,25 @@ int64_t DataLoader::num_batches() const {
 }
 
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
-  std::vector<int64_t> order(num_samples_);
+  std::vector<int64_t> order(total_samples_);
   std::iota(order.begin(), order.end(), int64_t{0});
   if (opt_.shuffle) {
     Rng rng(mix_seed(opt_.seed, static_cast<uint64_t>(epoch), kOrderStream));
-    for (int64_t i = num_samples_ - 1; i > 0; --i) {
+    for (int64_t i = total_samples_ - 1; i > 0; --i) {
       const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)));
       std::swap(order[i], order[j]);
     }
   }
   if (!indices_.empty()) {
     for (auto& position : order) position = indices_[static_cast<size_t>(position)];
+  }
+  if (opt_.shard_count > 1) {
+    std::vector<int64_t> shard(static_cast<size_t>(num_samples_));
+    for (int64_t k = 0; k < num_samples_; ++k) {
+      shard[static_cast<size_t>(k)] =
+          order[static_cast<size_t>(opt_.shard_index + k * opt_.shard_count)];
+    }
+    return shard;
   }
   return order;
 }

@@ -44,6 +44,15 @@ struct LoaderOptions {
   int64_t holdout = 0;
   uint64_t holdout_seed = 0;
   bool holdout_only = false;
+  // Data-parallel training: this loader delivers shard `shard_index` of
+  // `shard_count`, positions shard_index, shard_index + shard_count, ... of
+  // each epoch's order, so batch b of every shard together holds exactly the
+  // samples of batch b of one loader with shard_count times the batch size.
+  // With drop_last every shard gets the same count (the tail that does not
+  // divide evenly is dropped, as each rank must take the same steps); without
+  // it the shards together cover every sample once (evaluation).
+  int64_t shard_count = 1;
+  int64_t shard_index = 0;
   int workers = 2;   // 0: build batches on the calling thread
   int prefetch = 4;  // batches built ahead of the consumer (>= workers used)
   // Build batches in page-locked memory, for non-blocking copies to a CUDA
@@ -95,7 +104,8 @@ class DataLoader {
   std::shared_ptr<const Dataset> dataset_;
   Pipeline pipeline_;
   LoaderOptions opt_;
-  int64_t num_samples_ = 0;
+  int64_t num_samples_ = 0;       // this shard's, per epoch
+  int64_t total_samples_ = 0;     // all shards', after holdout and limit
   std::vector<int64_t> indices_;  // the dataset indices seen (holdout split); empty: all
   int64_t num_classes_ = 0;
   std::string dataset_name_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pactq/models/common.h"
+#include "pactq/nn/batch_norm.h"
 
 namespace pactq::models {
 
@@ -47,8 +48,8 @@ CifarBasicBlockImpl::CifarBasicBlockImpl(int64_t in_planes_, int64_t planes_, in
 }
 
 at::Tensor CifarBasicBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = act1->forward(bn1->forward(conv1->forward(x)));
-  out = bn2->forward(conv2->forward(out));
+  at::Tensor out = act1->forward(nn::batch_norm(bn1, conv1->forward(x)));
+  out = nn::batch_norm(bn2, conv2->forward(out));
   out = out + (downsample() ? option_a_shortcut(x, pad_channels()) : x);
   return act2->forward(out);
 }
@@ -88,7 +89,7 @@ CifarResNet::CifarResNet(const std::string& name, int depth, int64_t num_classes
 }
 
 at::Tensor CifarResNet::forward(const at::Tensor& x) {
-  at::Tensor out = act1->forward(bn1->forward(conv1->forward(x)));
+  at::Tensor out = act1->forward(nn::batch_norm(bn1, conv1->forward(x)));
   for (auto& stage : stages_) {
     for (auto& block : stage) out = block->forward(out);
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "pactq/models/common.h"
+#include "pactq/nn/batch_norm.h"
 
 namespace pactq::models {
 
@@ -50,11 +51,11 @@ LeNet5::LeNet5(int64_t num_classes, double alpha_init, int64_t input_size)
 }
 
 at::Tensor LeNet5::forward(const at::Tensor& x) {
-  at::Tensor out = pool1->forward(act1->forward(bn1->forward(conv1->forward(x))));
-  out = pool2->forward(act2->forward(bn2->forward(conv2->forward(out))));
+  at::Tensor out = pool1->forward(act1->forward(nn::batch_norm(bn1, conv1->forward(x))));
+  out = pool2->forward(act2->forward(nn::batch_norm(bn2, conv2->forward(out))));
   out = out.flatten(1);
-  out = act3->forward(bn3->forward(fc1->forward(out)));
-  out = act4->forward(bn4->forward(fc2->forward(out)));
+  out = act3->forward(nn::batch_norm(bn3, fc1->forward(out)));
+  out = act4->forward(nn::batch_norm(bn4, fc2->forward(out)));
   return fc3->forward(out);
 }
 
@@ -94,7 +95,7 @@ Svhn7::Svhn7(int64_t num_classes, double alpha_init, int64_t input_size)
 at::Tensor Svhn7::forward(const at::Tensor& x) {
   at::Tensor out = x;
   for (int i = 0; i < 7; ++i) {
-    out = act[i]->forward(bn[i]->forward(conv[i]->forward(out)));
+    out = act[i]->forward(nn::batch_norm(bn[i], conv[i]->forward(out)));
     if (i == 0) out = pool0->forward(out);
     if (i == 2) out = pool1->forward(out);
   }
@@ -141,14 +142,14 @@ AlexNetBN::AlexNetBN(int64_t num_classes, double alpha_init, int64_t input_size)
 }
 
 at::Tensor AlexNetBN::forward(const at::Tensor& x) {
-  at::Tensor out = pool1->forward(act1->forward(bn1->forward(conv1->forward(x))));
-  out = pool2->forward(act2->forward(bn2->forward(conv2->forward(out))));
-  out = act3->forward(bn3->forward(conv3->forward(out)));
-  out = act4->forward(bn4->forward(conv4->forward(out)));
-  out = pool5->forward(act5->forward(bn5->forward(conv5->forward(out))));
+  at::Tensor out = pool1->forward(act1->forward(nn::batch_norm(bn1, conv1->forward(x))));
+  out = pool2->forward(act2->forward(nn::batch_norm(bn2, conv2->forward(out))));
+  out = act3->forward(nn::batch_norm(bn3, conv3->forward(out)));
+  out = act4->forward(nn::batch_norm(bn4, conv4->forward(out)));
+  out = pool5->forward(act5->forward(nn::batch_norm(bn5, conv5->forward(out))));
   out = out.flatten(1);
-  out = act6->forward(bn6->forward(fc6->forward(out)));
-  out = act7->forward(bn7->forward(fc7->forward(out)));
+  out = act6->forward(nn::batch_norm(bn6, fc6->forward(out)));
+  out = act7->forward(nn::batch_norm(bn7, fc7->forward(out)));
   return fc8->forward(out);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pactq/models/common.h"
+#include "pactq/nn/batch_norm.h"
 
 namespace pactq::models {
 
@@ -48,9 +49,9 @@ PreActBasicBlockImpl::PreActBasicBlockImpl(int64_t in_planes_, int64_t planes_, 
 }
 
 at::Tensor PreActBasicBlockImpl::forward(const at::Tensor& x) {
-  const at::Tensor p = preact ? act1->forward(bn1->forward(x)) : x;
+  const at::Tensor p = preact ? act1->forward(nn::batch_norm(bn1, x)) : x;
   at::Tensor out = conv1->forward(p);
-  out = conv2->forward(act2->forward(bn2->forward(out)));
+  out = conv2->forward(act2->forward(nn::batch_norm(bn2, out)));
   return out + (shortcut ? shortcut->forward(p) : x);
 }
 
@@ -84,10 +85,10 @@ PreActBottleneckImpl::PreActBottleneckImpl(int64_t in_planes_, int64_t planes_, 
 }
 
 at::Tensor PreActBottleneckImpl::forward(const at::Tensor& x) {
-  const at::Tensor p = preact ? act1->forward(bn1->forward(x)) : x;
+  const at::Tensor p = preact ? act1->forward(nn::batch_norm(bn1, x)) : x;
   at::Tensor out = conv1->forward(p);
-  out = conv2->forward(act2->forward(bn2->forward(out)));
-  out = conv3->forward(act3->forward(bn3->forward(out)));
+  out = conv2->forward(act2->forward(nn::batch_norm(bn2, out)));
+  out = conv3->forward(act3->forward(nn::batch_norm(bn3, out)));
   return out + (shortcut ? shortcut->forward(p) : x);
 }
 
@@ -159,7 +160,7 @@ PreActResNet::PreActResNet(const std::string& name, int depth, int64_t num_class
 }
 
 at::Tensor PreActResNet::forward(const at::Tensor& x) {
-  at::Tensor out = maxpool->forward(act1->forward(bn1->forward(conv1->forward(x))));
+  at::Tensor out = maxpool->forward(act1->forward(nn::batch_norm(bn1, conv1->forward(x))));
   for (size_t s = 0; s < stages_.size(); ++s) {
     if (bottleneck()) {
       for (auto& block : bottleneck_[s]) out = block->forward(out);
@@ -167,7 +168,7 @@ at::Tensor PreActResNet::forward(const at::Tensor& x) {
       for (auto& block : basic_[s]) out = block->forward(out);
     }
   }
-  out = act_final->forward(bn_final->forward(out));
+  out = act_final->forward(nn::batch_norm(bn_final, out));
   return fc->forward(out.mean({2, 3}));
 }
 

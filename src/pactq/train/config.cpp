@@ -1,5 +1,6 @@
 #include "pactq/train/config.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "pactq/models/registry.h"
@@ -100,7 +101,9 @@ nlohmann::json TrainConfig::to_json() const {
           {"device", device},
           {"max_steps", max_steps},
           {"checkpoint_every", checkpoint_every},
-          {"quiet", quiet}};
+          {"quiet", quiet},
+          {"world_size", std::max(1, dist.world_size)},
+          {"sync_bn", sync_bn}};
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
@@ -153,6 +156,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("max_steps", c.max_steps);
   get("checkpoint_every", c.checkpoint_every);
   get("quiet", c.quiet);
+  get("world_size", c.dist.world_size);
+  get("sync_bn", c.sync_bn);
   return c;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pactq/distributed/options.h"
 #include "pactq/nn/precision_policy.h"
 
 namespace pactq::train {
@@ -78,6 +79,12 @@ struct TrainConfig {
   int64_t max_steps = -1;        // >= 0: stop after this many optimiser steps
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every N steps within an epoch
   bool quiet = false;
+  // Data parallelism (distributed/options.h); only the world size is stored,
+  // since a run resumes with the world size it started with.
+  distributed::DistOptions dist;
+  // Synchronised BatchNorm: batch statistics over every rank's batch (as one
+  // process with the whole batch), not per rank (nn/batch_norm.h).
+  bool sync_bn = false;
 
   double resolved_alpha_decay() const { return alpha_decay.value_or(weight_decay); }
   nn::PrecisionPolicy precision_policy() const;

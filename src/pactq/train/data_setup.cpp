@@ -53,6 +53,17 @@ void record_normalisation(TrainConfig& config, const data::DataLoader& loader) {
 }
 }  // namespace
 
+namespace {
+// In a data-parallel run each rank reads its own shard (data/loader.h). A
+// config read back from a checkpoint has a world size but no rank: unsharded.
+void set_shard(data::LoaderOptions& lo, const TrainConfig& config) {
+  if (config.dist.world_size > 1 && config.dist.rank >= 0) {
+    lo.shard_count = config.dist.world_size;
+    lo.shard_index = config.dist.rank;
+  }
+}
+}  // namespace
+
 std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config) {
   data::LoaderOptions lo;
   lo.batch_size = config.batch_size;
@@ -64,6 +75,7 @@ std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config) {
   lo.holdout = config.val_split;
   lo.holdout_seed = config.seed;
   lo.pin_memory = pin_batches_for(resolve_device(config.device));
+  set_shard(lo, config);
   auto loader = data::make_loader(config.dataset, config.data_dir, data::Split::Train,
                                   dataset_options(config), lo);
   record_normalisation(config, *loader);
@@ -73,6 +85,7 @@ std::unique_ptr<data::DataLoader> make_train_loader(TrainConfig& config) {
 namespace {
 data::LoaderOptions eval_loader_options(const TrainConfig& config, bool validation) {
   data::LoaderOptions lo;
+  set_shard(lo, config);  // each rank evaluates its share; the trainer sums them
   lo.batch_size = std::max(config.batch_size, 256);
   lo.shuffle = false;
   lo.drop_last = false;

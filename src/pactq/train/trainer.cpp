@@ -11,14 +11,17 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "pactq/common/atomic_file.h"
 #include "pactq/common/interrupt.h"
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/nn/batch_norm.h"
 #include "pactq/train/calibrate.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
+#include "pactq/train/data_parallel.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/device.h"
 #include "pactq/train/distillation.h"
@@ -60,6 +63,7 @@ TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& now) 
   c.workers = now.workers;
   c.max_steps = now.max_steps;
   c.checkpoint_every = now.checkpoint_every;
+  c.dist = now.dist;
   c.data_dir = now.data_dir.empty() ? stored.data_dir : now.data_dir;
   c.resume = true;
   return c;
@@ -73,12 +77,31 @@ nlohmann::ordered_json alpha_row(models::QuantModel& model) {
   return row;
 }
 
+// The device of this rank: with several processes on a machine, CUDA device
+// LOCAL_RANK (one GPU per process) unless --device names one.
+at::Device rank_device(const TrainConfig& config) {
+  const at::Device device = resolve_device(config.device);  // one clear line if unusable
+  if (!device.is_cuda() || !config.dist.enabled() || config.device.find(':') != std::string::npos)
+    return device;
+  return resolve_device("cuda:" + std::to_string(config.dist.local_rank));
+}
+
 }  // namespace
 
 TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed) {
   const auto run_start = Clock::now();
   config.validate();
-  std::filesystem::create_directories(config.out);
+  config.dist = distributed::resolve(config.dist);
+  const at::Device device = rank_device(config);
+  // Processes sharing a machine share its cores.
+  if (config.threads == 0 && config.dist.local_world_size > 1) {
+    config.threads = std::max(
+        1, static_cast<int>(std::thread::hardware_concurrency()) / config.dist.local_world_size);
+  }
+  DataParallel parallel(config.dist, device);
+  const bool lead = parallel.lead();  // rank 0 alone writes files and prints progress
+  if (!lead) config.quiet = true;
+  if (lead) std::filesystem::create_directories(config.out);
   const std::string last_path = config.out + "/last.pt";
   const std::string best_path = config.out + "/best.pt";
   // Ctrl-C: the step in progress finishes, last.pt is written, then we stop.
@@ -88,17 +111,31 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
         fmt::format("at epoch {}, step {}; {} holds the run (continue with --resume)", s.epoch + 1,
                     s.global_step, last_path));
   };
-  const bool resuming = config.resume && std::filesystem::exists(last_path);
+  // In a data-parallel run, rank 0's last.pt decides and is sent to the others.
+  const std::string resume_path = parallel.share_checkpoint(last_path, config.resume);
+  const bool resuming = !resume_path.empty();
   TrainState state;
   if (resuming) {
-    const LoadedCheckpoint header = read_checkpoint_header(last_path);
+    const LoadedCheckpoint header = read_checkpoint_header(resume_path);
+    const int stored_world = std::max(1, header.config.dist.world_size);
+    if (stored_world != parallel.size()) {
+      throw std::invalid_argument(fmt::format(
+          "--resume: {} was written by a run of {} process(es), this one has {} (the data order "
+          "and the batch size per step depend on it): resume with world size {}, or start a new "
+          "--out",
+          last_path, stored_world, parallel.size(), stored_world));
+    }
     config = merge_for_resume(header.config, config);
     state = header.state;
+    if (!lead) {  // rank 0 holds the epoch's sums so far (gather_epoch_sums)
+      state.epoch_loss_sum = 0;
+      state.epoch_correct = 0;
+      state.epoch_seen = 0;
+    }
   } else if (config.resume && !config.quiet) {
     std::fprintf(stderr, "resume: no checkpoint at %s yet, starting a new run\n",
                  last_path.c_str());
   }
-  const at::Device device = resolve_device(config.device);  // one clear line if unusable
   const int64_t sync_every = config.host_sync_every > 0 ? config.host_sync_every
                              : device.is_cuda()         ? kGpuSyncEvery
                                                         : 1;
@@ -135,7 +172,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
   if (!device.is_cpu()) model->to(device);
   auto optimizer = make_optimizer(config, *model);
   if (resuming) {
-    load_checkpoint(last_path, *model, optimizer.get());
+    load_checkpoint(resume_path, *model, optimizer.get());
     if (!config.quiet) {
       std::fprintf(stderr, "resumed from %s at epoch %lld, step %lld\n", last_path.c_str(),
                    static_cast<long long>(state.epoch + 1),
@@ -152,24 +189,36 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       }
     }
   }
+  // Every rank from rank 0's weights (its calibrated alphas, say), then
+  // gradients averaged over ranks at every step.
+  parallel.broadcast_model(*model);
+  parallel.attach(*model);
   models::QuantModelPtr teacher = make_teacher(config, classes);
   if (teacher && !device.is_cpu()) teacher->to(device);
   const std::string config_text = config.to_json().dump(2) + "\n";
-  write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
+  if (lead) {
+    write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
+  }
   if (!config.quiet) {
+    const std::string ranks = parallel.enabled() ? fmt::format(" x {} processes ({})",
+                                                               parallel.size(), parallel.backend())
+                                                 : "";
     std::fprintf(stderr,
-                 "training %s on %s (%lld train / %lld test images), %s, %s, %d threads -> %s\n",
+                 "training %s on %s (%lld train / %lld test images), %s, %s, %d threads%s -> %s\n",
                  config.model.c_str(), info.name.c_str(),
-                 static_cast<long long>(train_loader->num_samples()),
-                 static_cast<long long>(test_loader->num_samples()),
+                 static_cast<long long>(train_loader->num_samples() * parallel.size()),
+                 static_cast<long long>(test_loader->dataset().size()),
                  config.precision_policy().summary().c_str(), device.str().c_str(),
-                 at::get_num_threads(), config.out.c_str());
+                 at::get_num_threads(), ranks.c_str(), config.out.c_str());
   }
 
   TrainSummary summary;
   summary.out_dir = config.out;
+  summary.world_size = parallel.size();
+  summary.rank = parallel.rank();
   if (config.max_steps == 0) {  // just the initial model
-    save_checkpoint(last_path, config, *model, optimizer.get(), state);
+    if (lead) save_checkpoint(last_path, config, *model, optimizer.get(), state);
+    parallel.finish();
     return summary;
   }
 
@@ -180,7 +229,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
                                 std::to_string(train_loader->num_samples()) + " images)");
   }
   const LrSchedule schedule(config.schedule, config.lr, config.epochs, config.warmup_epochs);
-  MetricsLog metrics(config.out);
+  std::optional<MetricsLog> metrics;
+  if (lead) metrics.emplace(config.out);
   auto forward = [&](const at::Tensor& x) { return model->forward(x); };
   model->train();
   nn::AlphaGuard alpha_guard(*model, sync_every);
@@ -191,6 +241,9 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     const models::QuantModelPtr host = cpu_copy(config, classes, *model);
     return deployed(*host, config.mean, config.std, pixels);
   };
+
+  std::optional<nn::SyncBatchNormScope> sync_bn;
+  if (config.sync_bn && parallel.enabled()) sync_bn.emplace(parallel.batch_norm_reducer());
 
   for (; state.epoch < config.epochs; ++state.epoch, state.batch_in_epoch = 0) {
     const auto epoch_start = Clock::now();
@@ -251,7 +304,9 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
           state.batch_in_epoch + 1 == batches) {
         take_metrics(images);
       }
+      parallel.before_backward();
       loss.backward();
+      parallel.after_backward();  // gradients averaged over ranks
       optimizer->step();
       alpha_guard.after_step();
       images_this_run += n;
@@ -269,7 +324,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       }
       if (at_limit || stop_now || checkpoint_due) {
         alpha_guard.check();  // no checkpoint with a non-finite alpha
-        save_checkpoint(last_path, config, *model, optimizer.get(), state);
+        parallel.gather_epoch_sums(state);
+        if (lead) save_checkpoint(last_path, config, *model, optimizer.get(), state);
       }
       if (stop_now) throw interrupted(state);
       if (at_limit) {
@@ -279,16 +335,24 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     }
     bar.finish();
     const double train_seconds = seconds_since(epoch_start);
-    summary.images_per_second = images_this_run / std::max(train_seconds, 1e-9);
+    // Every rank trains as many images as the others: the group's throughput.
+    summary.images_per_second =
+        static_cast<double>(images_this_run * parallel.size()) / std::max(train_seconds, 1e-9);
     summary.data_wait_share = train_loader->wait_seconds() / std::max(train_seconds, 1e-9);
+    summary.world_size = parallel.size();
+    summary.comm_wait_seconds_per_step = parallel.comm_wait_per_step();
     summary.steps = state.global_step;
     if (stopped) break;  // mid-epoch stop: checkpoint written, no evaluation
 
-    const EvalResult test = evaluate(*model, forward, *test_loader, 0);
+    // Every rank evaluates rank 0's model (BatchNorm statistics included) on
+    // its shard of the evaluation sets; the results are summed.
+    parallel.broadcast_buffers(*model);
+    parallel.gather_epoch_sums(state);
+    const EvalResult test = parallel.sum(evaluate(*model, forward, *test_loader, 0));
     std::optional<EvalResult> val, test_deployed, val_deployed;
-    if (val_loader) val = evaluate(*model, forward, *val_loader, 0);
-    if (test_pixels) test_deployed = deployed_eval(*test_pixels);
-    if (val_pixels) val_deployed = deployed_eval(*val_pixels);
+    if (val_loader) val = parallel.sum(evaluate(*model, forward, *val_loader, 0));
+    if (test_pixels) test_deployed = parallel.sum(deployed_eval(*test_pixels));
+    if (val_pixels) val_deployed = parallel.sum(deployed_eval(*val_pixels));
     // best.pt: by validation when there is a split (the test set then stays
     // unseen by the choice), by the deployed model's accuracy when measured.
     const EvalResult& chosen =
@@ -315,9 +379,13 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
                      (val_deployed ? val_deployed->seconds : 0);
     row["train_images_per_s"] = summary.images_per_second;
     row["data_wait_share"] = summary.data_wait_share;
+    if (parallel.enabled()) {
+      row["world_size"] = parallel.size();
+      row["comm_wait_ms_per_step"] = 1000 * parallel.comm_wait_per_step();
+    }
     const nlohmann::ordered_json alphas = alpha_row(*model);
     for (const auto& item : alphas.items()) row[item.key()] = item.value();
-    metrics.append(row);
+    if (metrics) metrics->append(row);
 
     TrainState next = state;
     ++next.epoch;
@@ -326,8 +394,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     next.epoch_correct = 0;
     next.epoch_seen = 0;
     alpha_guard.check();
-    save_checkpoint(last_path, config, *model, optimizer.get(), next);
-    if (best) {
+    if (lead) save_checkpoint(last_path, config, *model, optimizer.get(), next);
+    if (best && lead) {
       replace_file_atomically(best_path, [&](const std::string& temp) {
         std::filesystem::copy_file(last_path, temp,
                                    std::filesystem::copy_options::overwrite_existing);
@@ -355,6 +423,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     summary.epochs_done = state.epoch + 1;
     if (config.max_steps > 0 && state.global_step >= config.max_steps) break;
   }
+  parallel.finish();
   summary.best_top1 = state.best_top1;
   summary.seconds = seconds_since(run_start);
   return summary;

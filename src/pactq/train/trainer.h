@@ -31,6 +31,10 @@ struct TrainSummary {
   double seconds = 0;
   double images_per_second = 0;  // training, last epoch
   double data_wait_share = 0;    // share of training time spent waiting for data
+  int world_size = 1;            // processes that trained together
+  int rank = 0;                  // this one (rank 0 reports)
+  // Per step: gradient communication backward did not hide (data parallel).
+  double comm_wait_seconds_per_step = 0;
   std::string out_dir;
 };
 
