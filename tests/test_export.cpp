@@ -21,8 +21,11 @@
 #include <utility>
 #include <vector>
 
-#include "pactq/export/exporter.h"
+#include "pactq/export/checkpoint_export.h"
+#include "pactq/export/export_plan.h"
+#include "pactq/export/plan_builder.h"
 #include "pactq/export/reference_executor.h"
+#include "pactq/export/verify.h"
 #include "pactq/models/registry.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/precision_policy.h"
@@ -115,7 +118,7 @@ void run_zoo_case(const ZooCase& c) {
   calibrate(*model, at::rand({8, in.channels, in.height, in.width}) * 2 - 1);
 
   const std::vector<float> mean(in.channels, 0.45f), std(in.channels, 0.25f);
-  const export_::ExportPlan plan = export_::ExportPlan::build(*model, mean, std);
+  const export_::ExportPlan plan = export_::build_export_plan(*model, mean, std);
   export_::ExportMetadata meta;
   meta.model = c.model;
   meta.precision = c.policy.summary();
@@ -240,7 +243,7 @@ Exported export_random(models::QuantModel& model, const nn::PrecisionPolicy& pol
   const models::InputShape in = model.input_shape();
   if (!calibrated) calibrate(model, at::rand({4, in.channels, in.height, in.width}) * 2 - 1);
   const std::vector<float> mean(in.channels, 0.45f), std(in.channels, 0.25f);
-  export_::ExportPlan plan = export_::ExportPlan::build(model, mean, std);
+  export_::ExportPlan plan = export_::build_export_plan(model, mean, std);
   const std::vector<uint8_t> bytes = plan.serialize({});
   rt::Model runtime = rt::Model::load_from_memory(bytes.data(), bytes.size(), "random");
   at::Tensor pixels = at::rand({batch, in.channels, in.height, in.width}).contiguous();
@@ -652,7 +655,7 @@ TEST(ExportWeights, DoReFaCodesFollowTheFormulaNotTheHelper) {
         w.view({-1})[3] = -w.abs().max().template item<float>();
       }
     }
-    const export_::ExportPlan plan = export_::ExportPlan::build(*model);
+    const export_::ExportPlan plan = export_::build_export_plan(*model);
     const auto params = model->named_parameters();
     int layers = 0;
     for (const auto& step : plan.steps()) {
@@ -856,7 +859,7 @@ TEST(ExportFold, FoldedBatchNormMatchesTheTrainedModelLayerByLayer) {
     calibrate(*model, at::rand({4, in.channels, in.height, in.width}) * 2 - 1);
     scramble_bn(*model);
     const std::vector<float> mean(in.channels, 0.45f), std(in.channels, 0.25f);
-    const export_::ExportPlan plan = export_::ExportPlan::build(*model, mean, std);
+    const export_::ExportPlan plan = export_::build_export_plan(*model, mean, std);
     const at::Tensor x = at::randn({16, in.channels, in.height, in.width});
     double worst = 0;
     check_fold_against_model(*model, plan, x, 1e-5, &worst);

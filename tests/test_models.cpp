@@ -600,3 +600,55 @@ TEST(ModelsFloat, LeNet5EqualsHandWrittenForward) {
   r = at::linear(r, m.fc3->weight, m.fc3->bias);
   EXPECT_TRUE(m.forward(x).allclose(r, 1e-5, 1e-5));
 }
+
+namespace pactq::models {
+namespace {
+
+// "Exportable" is a property of the registry: every model of the zoo
+// registers its lowering next to its forward.
+TEST(ModelRegistry, EveryModelRegistersALowering) {
+  for (const std::string& name : model_names()) EXPECT_TRUE(model_info(name).exportable) << name;
+}
+
+// A model the registry does not know has no lowering: one clear error naming
+// it and the exportable models.
+TEST(ModelRegistry, LoweringAnUnknownModelNamesTheExportableOnes) {
+  struct Custom : QuantModel {
+    Custom() : QuantModel("custom_net", InputShape{1, 4, 4}, 2) {}
+    at::Tensor forward(const at::Tensor& x) override { return x; }
+  };
+  struct NoBuilder : Lowering {
+    LoweredValue linear(const std::string&, nn::QLinear, LoweredValue x, torch::nn::BatchNorm1d,
+                        nn::PactReLU) override {
+      return x;
+    }
+    LoweredValue affine(const std::string&, LoweredValue x, torch::nn::BatchNorm2d,
+                        nn::PactReLU) override {
+      return x;
+    }
+    LoweredValue max_pool(const std::string&, torch::nn::MaxPool2d, LoweredValue x) override {
+      return x;
+    }
+    LoweredValue global_avg_pool(const std::string&, LoweredValue x) override { return x; }
+    LoweredValue flatten(const std::string&, LoweredValue x) override { return x; }
+
+   protected:
+    LoweredValue conv_node(const std::string&, nn::QConv2d, LoweredValue x, torch::nn::BatchNorm2d,
+                           nn::PactReLU, const ResidualInput*) override {
+      return x;
+    }
+  };
+  Custom model;
+  NoBuilder builder;
+  try {
+    lower_model(model, builder, LoweredValue{0});
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("custom_net"), std::string::npos) << what;
+    EXPECT_NE(what.find("resnet20"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace pactq::models

@@ -245,7 +245,8 @@ TEST(QuantPact, BackwardOnNonContiguousAndChannelsLastInputs) {
 TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
 #if defined(__x86_64__)
   namespace k = pactq::quant::kernels;
-  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
+  const k::PactKernelSet* avx2 = k::pact_kernel_set(pactq::Isa::kAvx2);
+  if (avx2 == nullptr) GTEST_SKIP() << "no AVX2";
   at::manual_seed(11);
   const int64_t n = 1003;  // not a multiple of 4 or 8
   at::Tensor x = at::randn({n}) * 3;
@@ -260,7 +261,7 @@ TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
   k::pact_forward_scalar(a, 0, n);
   a.y = y2.data();
   a.mask = m2.data();
-  k::pact_forward_avx2(a, 0, n);
+  avx2->forward(a, 0, n);
   EXPECT_EQ(m1, m2);
   for (int64_t i = 0; i < n; ++i) {
     if (i == 9) {  // NaN stays NaN on both
@@ -279,7 +280,7 @@ TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
     EXPECT_EQ(pass + 2 * clipped, want) << i;
   }
   const double s1 = k::pact_backward_scalar(g.data_ptr<float>(), m1.data(), gx1.data(), 0, n);
-  const double s2 = k::pact_backward_avx2(g.data_ptr<float>(), m1.data(), gx2.data(), 0, n);
+  const double s2 = avx2->backward(g.data_ptr<float>(), m1.data(), gx2.data(), 0, n);
   EXPECT_EQ(gx1, gx2);
   EXPECT_NEAR(s1, s2, 1e-9 * (1 + std::abs(s1)));
 #else

@@ -14,6 +14,7 @@
 namespace {
 
 namespace k = pactq::rt::kernels;
+using pactq::Isa;
 
 struct Shape {
   int hw, cin, cout, stride;
@@ -74,11 +75,21 @@ void run_qconv(benchmark::State& state, const k::QConvKernel* kernel) {
                  std::to_string(bits) + "A" + std::to_string(bits));
 }
 
+// A family's kernel of one ISA; nullptr when this CPU/build lacks it.
+const k::QConvKernel* qconv_of(Isa isa) {
+  const k::KernelSet* set = k::kernel_set(isa);
+  return set ? set->qconv : nullptr;
+}
+k::FConvRowsFn fconv_of(Isa isa) {
+  const k::KernelSet* set = k::kernel_set(isa);
+  return set ? set->fconv : nullptr;
+}
+
 void BM_QConvAvx2(benchmark::State& s) {
-  run_qconv(s, k::qconv_avx2_kernel());
+  run_qconv(s, qconv_of(Isa::kAvx2));
 }
 void BM_QConvAvx512Vnni(benchmark::State& s) {
-  run_qconv(s, k::qconv_avx512_vnni_kernel());
+  run_qconv(s, qconv_of(Isa::kAvx512Vnni));
 }
 void BM_QConvRef(benchmark::State& s) {
   run_qconv(s, &k::qconv_ref_kernel());
@@ -122,10 +133,10 @@ void run_fconv(benchmark::State& state, k::FConvRowsFn fn) {
                  "->" + std::to_string(s.cout));
 }
 void BM_FConvAvx2(benchmark::State& s) {
-  run_fconv(s, k::fconv_rows_avx2());
+  run_fconv(s, fconv_of(Isa::kAvx2));
 }
 void BM_FConvAvx512(benchmark::State& s) {
-  run_fconv(s, k::fconv_rows_avx512());
+  run_fconv(s, fconv_of(Isa::kAvx512Vnni));
 }
 
 // Peak throughput of the multiply instructions on one core, the way a conv
@@ -144,9 +155,9 @@ bool run_peak(benchmark::State& state, bool supported, double ops_per_inner, con
     return false;
   }
   for (auto _ : state) loop(kInner);
-  state.counters[counter] = benchmark::Counter(
-      ops_per_inner * kInner, benchmark::Counter::kIsIterationInvariantRate,
-      benchmark::Counter::kIs1000);
+  state.counters[counter] =
+      benchmark::Counter(ops_per_inner * kInner, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
   return true;
 }
 
@@ -154,30 +165,30 @@ bool run_peak(benchmark::State& state, bool supported, double ops_per_inner, con
 void maddubs_loop(long n) {
   for (long i = 0; i < n; ++i) {
     asm volatile(
-          "vpmaddubsw %%ymm15, %%ymm0, %%ymm10\n\t"
-          "vpaddw %%ymm10, %%ymm0, %%ymm0\n\t"
-          "vpmaddubsw %%ymm15, %%ymm1, %%ymm11\n\t"
-          "vpaddw %%ymm11, %%ymm1, %%ymm1\n\t"
-          "vpmaddubsw %%ymm15, %%ymm2, %%ymm12\n\t"
-          "vpaddw %%ymm12, %%ymm2, %%ymm2\n\t"
-          "vpmaddubsw %%ymm15, %%ymm3, %%ymm13\n\t"
-          "vpaddw %%ymm13, %%ymm3, %%ymm3\n\t"
-          "vpmaddubsw %%ymm15, %%ymm4, %%ymm14\n\t"
-          "vpaddw %%ymm14, %%ymm4, %%ymm4\n\t"
-          "vpmaddubsw %%ymm15, %%ymm5, %%ymm10\n\t"
-          "vpaddw %%ymm10, %%ymm5, %%ymm5\n\t"
-          "vpmaddubsw %%ymm15, %%ymm6, %%ymm11\n\t"
-          "vpaddw %%ymm11, %%ymm6, %%ymm6\n\t"
-          "vpmaddubsw %%ymm15, %%ymm7, %%ymm12\n\t"
-          "vpaddw %%ymm12, %%ymm7, %%ymm7\n\t"
-          "vpmaddubsw %%ymm15, %%ymm8, %%ymm13\n\t"
-          "vpaddw %%ymm13, %%ymm8, %%ymm8\n\t"
-          "vpmaddubsw %%ymm15, %%ymm9, %%ymm14\n\t"
-          "vpaddw %%ymm14, %%ymm9, %%ymm9\n\t"
-          :
+        "vpmaddubsw %%ymm15, %%ymm0, %%ymm10\n\t"
+        "vpaddw %%ymm10, %%ymm0, %%ymm0\n\t"
+        "vpmaddubsw %%ymm15, %%ymm1, %%ymm11\n\t"
+        "vpaddw %%ymm11, %%ymm1, %%ymm1\n\t"
+        "vpmaddubsw %%ymm15, %%ymm2, %%ymm12\n\t"
+        "vpaddw %%ymm12, %%ymm2, %%ymm2\n\t"
+        "vpmaddubsw %%ymm15, %%ymm3, %%ymm13\n\t"
+        "vpaddw %%ymm13, %%ymm3, %%ymm3\n\t"
+        "vpmaddubsw %%ymm15, %%ymm4, %%ymm14\n\t"
+        "vpaddw %%ymm14, %%ymm4, %%ymm4\n\t"
+        "vpmaddubsw %%ymm15, %%ymm5, %%ymm10\n\t"
+        "vpaddw %%ymm10, %%ymm5, %%ymm5\n\t"
+        "vpmaddubsw %%ymm15, %%ymm6, %%ymm11\n\t"
+        "vpaddw %%ymm11, %%ymm6, %%ymm6\n\t"
+        "vpmaddubsw %%ymm15, %%ymm7, %%ymm12\n\t"
+        "vpaddw %%ymm12, %%ymm7, %%ymm7\n\t"
+        "vpmaddubsw %%ymm15, %%ymm8, %%ymm13\n\t"
+        "vpaddw %%ymm13, %%ymm8, %%ymm8\n\t"
+        "vpmaddubsw %%ymm15, %%ymm9, %%ymm14\n\t"
+        "vpaddw %%ymm14, %%ymm9, %%ymm9\n\t"
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14");
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14");
   }
 }
 
@@ -185,22 +196,22 @@ void maddubs_loop(long n) {
 void dpbusd_loop(long n) {
   for (long i = 0; i < n; ++i) {
     asm volatile(
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm0\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm1\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm2\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm3\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm4\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm5\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm6\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm7\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm8\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm9\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm10\n\t"
-          "vpdpbusd %%zmm15, %%zmm14, %%zmm11\n\t"
-          :
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm0\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm1\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm2\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm3\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm4\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm5\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm6\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm7\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm8\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm9\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm10\n\t"
+        "vpdpbusd %%zmm15, %%zmm14, %%zmm11\n\t"
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11");
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11");
   }
 }
 
@@ -209,22 +220,22 @@ void dpbusd_loop(long n) {
 void fma512_loop(long n) {
   for (long i = 0; i < n; ++i) {
     asm volatile(
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm0\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm1\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm2\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm3\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm4\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm5\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm6\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm7\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm8\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm9\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm10\n\t"
-          "vfmadd231ps %%zmm15, %%zmm14, %%zmm11\n\t"
-          :
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm0\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm1\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm2\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm3\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm4\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm5\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm6\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm7\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm8\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm9\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm10\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm11\n\t"
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11");
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11");
   }
 }
 
@@ -232,7 +243,7 @@ void BM_PeakMaddubsAvx2(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", maddubs_loop);
 }
 void BM_PeakDpbusdAvx512(benchmark::State& state) {
-  run_peak(state, k::qconv_avx512_vnni_kernel() != nullptr, 128.0 * 12, "GOPS", dpbusd_loop);
+  run_peak(state, k::kernel_set(Isa::kAvx512Vnni) != nullptr, 128.0 * 12, "GOPS", dpbusd_loop);
 }
 void BM_PeakFmaAvx512(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx512f"), 32.0 * 12, "GFLOPS", fma512_loop);

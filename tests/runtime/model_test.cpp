@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
+#include <thread>
 
+#include "pactq/runtime/inspect.h"
 #include "pactq/runtime/model.h"
 #include "pactq/runtime/writer.h"
 #include "test_util.h"
@@ -282,6 +286,70 @@ TEST(Model, ThreadsAndBatchDoNotChangeResults) {
   EXPECT_EQ(m.run(pixels.data(), batch), one);
 }
 
+// One Model, many callers: each thread brings its own ExecutionContext and
+// gets exactly the single-threaded results (the weights are shared, read-only).
+// Built under ThreadSanitizer too (docs/architecture.md).
+TEST(Model, EightThreadsShareOneModelBitForBit) {
+  const ResNetLike net(7);
+  const auto bytes = net.writer().serialize();
+  const Model m = Model::load_from_memory(bytes.data(), bytes.size());
+  constexpr int kThreads = 8, kRounds = 20;
+  std::mt19937 rng(3);
+  std::vector<std::vector<float>> pixels(kThreads), want(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    const int batch = 1 + t % 5;  // 1..5 images: both the per-layer and the sliced path
+    pixels[t] = test::random_floats(rng, static_cast<size_t>(batch) * 192, 0.f, 1.f);
+    ExecutionContext alone;
+    want[t] = m.run(pixels[t].data(), batch, alone);
+  }
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ExecutionContext context(1 + t % 2);  // some callers split their batch over 2 workers
+      const int batch = static_cast<int>(pixels[t].size() / 192);
+      for (int r = 0; r < kRounds; ++r) {
+        const std::vector<float> got = m.run(pixels[t].data(), batch, context);
+        if (got.size() != want[t].size() ||
+            std::memcmp(got.data(), want[t].data(), got.size() * sizeof(float)) != 0) {
+          ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+// A trace keeps every node's output of one pass in its own buffers: the
+// output node equals run(), and later runs on the same context leave it intact.
+TEST(Model, TraceKeepsEveryNodeOfOnePass) {
+  const ResNetLike net(9);
+  const auto bytes = net.writer().serialize();
+  const Model m = Model::load_from_memory(bytes.data(), bytes.size());
+  std::mt19937 rng(4);
+  const int batch = 3;
+  const auto pixels = test::random_floats(rng, batch * 192, 0.f, 1.f);
+  const auto other = test::random_floats(rng, batch * 192, 0.f, 1.f);
+  ExecutionContext context;
+  const Trace trace = m.trace(pixels.data(), batch, context);
+  const std::vector<float> logits = m.run(pixels.data(), batch, context);
+  (void)m.run(other.data(), batch, context);  // reuses the context's buffers
+  ASSERT_EQ(trace.size(), m.node_names().size());
+  EXPECT_EQ(trace.output("fc").values, logits);
+  for (int b = 0; b < batch; ++b) {
+    const std::map<std::string, TVal> v = net.naive(pixels.data() + b * 192);
+    for (const std::string name : {"conv1", "layer1.conv1", "layer2.conv1", "layer2.add"}) {
+      const NodeOutput o = trace.output(name);
+      const TVal& t = v.at(name);
+      ASSERT_EQ(static_cast<size_t>(o.channels) * o.height * o.width, t.size()) << name;
+      for (size_t i = 0; i < t.size(); ++i)
+        ASSERT_EQ(o.code_values[b * t.size() + i], t.a[i]) << name << " image " << b << " i " << i;
+    }
+  }
+  EXPECT_THROW(trace.output("nope"), FormatError);
+}
+
 TEST(Model, PoolsAffineFlattenDepthwiseAndIntegerLinear) {
   std::mt19937 rng(11);
   InputNode in{"input", 3, 12, 12, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}};
@@ -344,7 +412,7 @@ TEST(Model, DescribeListsNodesAndBytes) {
   const ResNetLike net(1);
   const auto bytes = net.writer().serialize();
   Model m = Model::load_from_memory(bytes.data(), bytes.size(), "r.pqm");
-  const std::string d = m.describe();
+  const std::string d = describe(m);
   for (const char* s : {"resnet_like", "conv1", "layer2.conv1", "residual(stride=2,pad_channels=4)",
                         "u4(alpha=2", "w=u4", "global_avg_pool", "linear", "weight bytes"}) {
     EXPECT_NE(d.find(s), std::string::npos) << s << "\n" << d;

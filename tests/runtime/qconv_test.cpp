@@ -247,7 +247,8 @@ TEST(QConvRef, GroupsPaddingStrideResidual) {
 class QConvIsa : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    kern_ = GetParam() == "avx2" ? k::qconv_avx2_kernel() : k::qconv_avx512_vnni_kernel();
+    const k::KernelSet* set = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
+    kern_ = set ? set->qconv : nullptr;
     if (!kern_) GTEST_SKIP() << GetParam() << " kernel not available on this CPU/build";
   }
   void check(const ConvCase& cc) {
@@ -390,8 +391,8 @@ INSTANTIATE_TEST_SUITE_P(Variants, FConvIsa, ::testing::Values("avx2", "avx512")
                          [](const auto& info) { return info.param; });
 
 TEST_P(FConvIsa, MatchesReferenceBitExactly) {
-  const k::FConvRowsFn avx = GetParam() == "avx2" ? k::fconv_rows_avx2() : k::fconv_rows_avx512();
-  if (!avx) GTEST_SKIP() << GetParam() << " not available";
+  const k::KernelSet* set = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
+  if (!set) GTEST_SKIP() << GetParam() << " not available";
   std::mt19937 rng(9);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int it = 0; it < 100; ++it) {
@@ -442,7 +443,7 @@ TEST_P(FConvIsa, MatchesReferenceBitExactly) {
     std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
     const void* x = codes_in ? static_cast<const void*>(xc.data()) : xf.data();
     k::fconv_rows_ref(p, x, codes_in, 0.2f, e, a.data(), 0, g.out_h);
-    avx(p, x, codes_in, 0.2f, e, b.data(), 0, g.out_h);
+    set->fconv(p, x, codes_in, 0.2f, e, b.data(), 0, g.out_h);
     ASSERT_EQ(a, b) << "iteration " << it;
   }
 }
@@ -455,12 +456,18 @@ constexpr const char* kReportEnv = "PACTQ_TEST_REPORT_KERNELS";
 // run_with_isa(); does nothing in a normal run.
 TEST(QConvDispatch, ReportChosenKernels) {
   if (std::getenv(kReportEnv) == nullptr) return;
-  const k::FConvRowsFn f = k::fconv_rows_kernel();
-  const char* fconv = f == &k::fconv_rows_ref       ? "ref"
-                      : f == k::fconv_rows_avx2()   ? "avx2"
-                      : f == k::fconv_rows_avx512() ? "avx512vnni"
-                                                    : "unknown";
-  std::printf("qconv=%s fconv=%s\n", k::qconv_kernel().name, fconv);
+  // Each family's pointer, compared with every set's: the set the runtime
+  // uses must be one ISA throughout.
+  const k::KernelSet& chosen = k::selected_kernel_set();
+  auto variant_of = [](auto member, auto value) -> std::string {
+    for (Isa isa : {Isa::kRef, Isa::kAvx2, Isa::kAvx512Vnni}) {
+      const k::KernelSet* s = k::kernel_set(isa);
+      if (s && s->*member == value) return isa_name(isa);
+    }
+    return "unknown";
+  };
+  std::printf("qconv=%s fconv=%s\n", variant_of(&k::KernelSet::qconv, chosen.qconv).c_str(),
+              variant_of(&k::KernelSet::fconv, chosen.fconv).c_str());
 }
 
 struct ChildRun {
@@ -519,8 +526,8 @@ ChildRun run_with_isa(const char* isa) {
 // What the dispatch must pick with the cap `cap`: the best variant the CPU
 // (and build) has at or below it.
 std::string expected_variant(const std::string& cap) {
-  if (cap == "avx512vnni" && k::qconv_avx512_vnni_kernel()) return "avx512vnni";
-  if (cap != "ref" && k::qconv_avx2_kernel()) return "avx2";
+  if (cap == "avx512vnni" && k::kernel_set(Isa::kAvx512Vnni)) return "avx512vnni";
+  if (cap != "ref" && k::kernel_set(Isa::kAvx2)) return "avx2";
   return "ref";
 }
 

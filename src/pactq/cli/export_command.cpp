@@ -11,7 +11,8 @@
 #include <system_error>
 
 #include "pactq/cli/commands.h"
-#include "pactq/export/exporter.h"
+#include "pactq/export/checkpoint_export.h"
+#include "pactq/export/verify.h"
 
 namespace pactq::cli {
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "pactq/cli/commands.h"
+#include "pactq/runtime/inspect.h"
 #include "pactq/runtime/model.h"
 
 namespace pactq::cli {
@@ -16,7 +17,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("model", *path, "a .pqm file written by pactq export")->required();
   cmd->callback([path] {
     const rt::Model m = rt::Model::load(*path);
-    fmt::print("{}\n", m.describe());
+    fmt::print("{}\n", rt::describe(m));
     const std::string precision = m.metadata("precision");
     if (!precision.empty()) fmt::print("precision: {}\n", precision);
     const std::string source = m.metadata("source");

@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "pactq/export/exporter.h"
+#include "pactq/export/plan_builder.h"
 #include "pactq/export/reference_executor.h"
 #include "pactq/train/device.h"
 
@@ -19,7 +19,7 @@ train::EvalResult evaluate_deployed(models::QuantModel& model, const std::vector
   }
   const bool was_training = model.is_training();
   at::NoGradGuard no_grad;
-  const ExportPlan plan = ExportPlan::build(model, mean, std);  // puts the model in eval mode
+  const ExportPlan plan = build_export_plan(model, mean, std);  // puts the model in eval mode
   const ReferenceExecutor reference(plan);
   model.train(was_training);
   return train::evaluate(

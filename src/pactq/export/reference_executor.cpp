@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "pactq/runtime/quant_format.h"
+
 namespace pactq::export_ {
 
 namespace {
@@ -19,13 +21,11 @@ namespace {
 // any summation order of such partial sums gives the same result.
 constexpr int64_t kExactInFloat = int64_t{1} << 24;
 
-int max_code(int bits) {
-  return (1 << bits) - 1;
-}
+using rt::format::max_code;
 
 // The real value of a code is a * scale with scale = alpha / n in float32.
 float code_scale(const ValueType& t) {
-  return t.alpha / static_cast<float>(max_code(t.bits));
+  return rt::format::code_scale(t.alpha, t.bits);
 }
 
 ValueType type_of(const rt::OutputSpec& s) {
@@ -50,7 +50,8 @@ at::Tensor real(const at::Tensor& x, const ValueType& t) {
 at::Tensor output(const at::Tensor& y, const rt::OutputSpec& s) {
   if (s.codes) {
     const int n = max_code(s.bits);
-    const float inv = static_cast<float>(n) / s.alpha;  // once per node, as the runtime
+    const float inv =
+        rt::format::requant_inverse(s.alpha, s.bits);  // once per node, as the runtime
     at::Tensor t = at::mul(y, inv);
     t = at::where(t > 0, t, 0.0);  // NaN -> 0
     t = at::where(t < n, t, static_cast<double>(n));
@@ -174,7 +175,7 @@ ReferenceExecutor::ReferenceExecutor(std::vector<ExportPlan::Node> nodes,
       if (st.integer) {
         const int64_t nw = max_code(w.bits), nx = max_code(st.in_types[0].bits);
         const int64_t bound = k * nw * nx;  // |any partial sum| <= bound
-        if (bound > std::numeric_limits<int32_t>::max()) {
+        if (!rt::format::int32_accumulator_fits(k, w.bits, st.in_types[0].bits)) {
           throw std::invalid_argument(
               "reference executor: node '" + st.name +
               "': int32 accumulator could overflow (K = " + std::to_string(k) + ")");
@@ -185,10 +186,8 @@ ReferenceExecutor::ReferenceExecutor(std::vector<ExportPlan::Node> nodes,
         st.acc_dtype = bound < kExactInFloat && !nnpack ? at::kFloat : at::kDouble;
         for (int64_t i = 0; i < count; ++i) wf[i] = static_cast<float>(2 * w.codes[i] - nw);
       } else if (codes) {  // format.md: w = w_scale * ((float)(2q - n_w) / (float)n_w)
-        const int nw = max_code(w.bits);
-        for (int64_t i = 0; i < count; ++i) {
-          wf[i] = w.scale * (static_cast<float>(2 * w.codes[i] - nw) / static_cast<float>(nw));
-        }
+        for (int64_t i = 0; i < count; ++i)
+          wf[i] = rt::format::weight_value(w.codes[i], w.bits, w.scale);
       } else {
         wf = w.f32;
       }

@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "pactq/export/exporter.h"
+#include "pactq/export/export_plan.h"
 
 namespace pactq::export_ {
 

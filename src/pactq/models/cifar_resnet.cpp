@@ -97,4 +97,29 @@ at::Tensor CifarResNet::forward(const at::Tensor& x) {
   return linear->forward(out);
 }
 
+// ------------------------------------------------------------ lowering
+// The same topology as the forward()s above, for the exporter.
+
+LoweredValue CifarBasicBlockImpl::lower(Lowering& b, const std::string& prefix, LoweredValue x) {
+  const LoweredValue y = b.conv(prefix + "conv1", conv1, x, bn1, act1);
+  ResidualInput r{x, 1, 0};
+  if (downsample()) {
+    r.stride = 2;  // option_a_shortcut subsamples by 2
+    r.pad_channels = static_cast<int>(pad_channels());
+  }
+  return b.conv(prefix + "conv2", conv2, y, bn2, act2, r);
+}
+
+void CifarResNet::lower(Lowering& b, LoweredValue x) {
+  x = b.conv("conv1", conv1, x, bn1, act1);
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    for (size_t i = 0; i < stages_[s].size(); ++i) {
+      const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
+      x = stages_[s][i]->lower(b, p, x);
+    }
+  }
+  x = b.global_avg_pool("avgpool", x);
+  b.linear("linear", linear, x, nullptr, nullptr);
+}
+
 }  // namespace pactq::models

@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "pactq/models/lowering.h"
 #include "pactq/models/model.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/qconv2d.h"
@@ -24,6 +25,8 @@ class CifarBasicBlockImpl : public torch::nn::Module {
  public:
   CifarBasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, double alpha_init);
   at::Tensor forward(const at::Tensor& x);
+  // forward() as inference nodes named prefix + "conv1", prefix + "conv2".
+  LoweredValue lower(Lowering& b, const std::string& prefix, LoweredValue x);
 
   // True when the shortcut subsamples and zero-pads (option A), false for identity.
   bool downsample() const { return stride != 1 || in_planes != planes; }
@@ -50,6 +53,7 @@ class CifarResNet : public QuantModel {
   CifarResNet(const std::string& name, int depth, int64_t num_classes, double alpha_init,
               int64_t input_size = 32);
   at::Tensor forward(const at::Tensor& x) override;
+  void lower(Lowering& b, LoweredValue x);  // forward() as inference nodes
 
   int depth() const { return depth_; }
   int blocks_per_stage() const { return (depth_ - 2) / 6; }

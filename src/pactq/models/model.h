@@ -9,8 +9,9 @@
 //     first and last weight layers in named_modules() are the network's;
 //   - BatchNorm (eps 1e-5, momentum 0.1, PyTorch names) before every activation;
 //   - every submodule is typed (QConv2d, QLinear, PactReLU, BatchNorm1d/2d,
-//     MaxPool2d, or a block class of this folder with public members), so a
-//     walker can dynamic_cast its way through without running forward.
+//     MaxPool2d, or a block class of this folder with public members);
+//   - each model describes its inference graph in a lower() next to its
+//     forward(), registered with it in registry.cpp (models/lowering.h).
 #pragma once
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>

@@ -153,4 +153,43 @@ at::Tensor AlexNetBN::forward(const at::Tensor& x) {
   return fc8->forward(out);
 }
 
+// ------------------------------------------------------------ lowering
+// The same topology as the forward()s above, for the exporter.
+
+void LeNet5::lower(Lowering& b, LoweredValue x) {
+  x = b.conv("conv1", conv1, x, bn1, act1);
+  x = b.max_pool("pool1", pool1, x);
+  x = b.conv("conv2", conv2, x, bn2, act2);
+  x = b.max_pool("pool2", pool2, x);
+  x = b.flatten("flatten", x);
+  x = b.linear("fc1", fc1, x, bn3, act3);
+  x = b.linear("fc2", fc2, x, bn4, act4);
+  b.linear("fc3", fc3, x, nullptr, nullptr);
+}
+
+void Svhn7::lower(Lowering& b, LoweredValue x) {
+  for (int i = 0; i < 7; ++i) {
+    x = b.conv("conv" + std::to_string(i), conv.at(i), x, bn.at(i), act.at(i));
+    if (i == 0) x = b.max_pool("pool0", pool0, x);
+    if (i == 2) x = b.max_pool("pool1", pool1, x);
+  }
+  x = b.flatten("flatten", x);
+  b.linear("fc", fc, x, nullptr, nullptr);
+}
+
+void AlexNetBN::lower(Lowering& b, LoweredValue x) {
+  x = b.conv("conv1", conv1, x, bn1, act1);
+  x = b.max_pool("pool1", pool1, x);
+  x = b.conv("conv2", conv2, x, bn2, act2);
+  x = b.max_pool("pool2", pool2, x);
+  x = b.conv("conv3", conv3, x, bn3, act3);
+  x = b.conv("conv4", conv4, x, bn4, act4);
+  x = b.conv("conv5", conv5, x, bn5, act5);
+  x = b.max_pool("pool5", pool5, x);
+  x = b.flatten("flatten", x);
+  x = b.linear("fc6", fc6, x, bn6, act6);
+  x = b.linear("fc7", fc7, x, bn7, act7);
+  b.linear("fc8", fc8, x, nullptr, nullptr);
+}
+
 }  // namespace pactq::models

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "pactq/models/lowering.h"
 #include "pactq/models/model.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/qconv2d.h"
@@ -21,6 +22,7 @@ class LeNet5 : public QuantModel {
  public:
   LeNet5(int64_t num_classes, double alpha_init, int64_t input_size = 28);
   at::Tensor forward(const at::Tensor& x) override;
+  void lower(Lowering& b, LoweredValue x);  // forward() as inference nodes
 
   nn::QConv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
@@ -57,6 +59,7 @@ class Svhn7 : public QuantModel {
  public:
   Svhn7(int64_t num_classes, double alpha_init, int64_t input_size = 32);
   at::Tensor forward(const at::Tensor& x) override;
+  void lower(Lowering& b, LoweredValue x);  // forward() as inference nodes
 
   // conv[i], bn[i], act[i] are registered as "conv<i>", "bn<i>", "act<i>", i = 0..6.
   std::vector<nn::QConv2d> conv;
@@ -82,6 +85,7 @@ class AlexNetBN : public QuantModel {
  public:
   AlexNetBN(int64_t num_classes, double alpha_init, int64_t input_size = 224);
   at::Tensor forward(const at::Tensor& x) override;
+  void lower(Lowering& b, LoweredValue x);  // forward() as inference nodes
 
   nn::QConv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr}, conv5{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr}, bn4{nullptr}, bn5{nullptr};

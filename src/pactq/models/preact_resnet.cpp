@@ -172,4 +172,40 @@ at::Tensor PreActResNet::forward(const at::Tensor& x) {
   return fc->forward(out.mean({2, 3}));
 }
 
+// ------------------------------------------------------------ lowering
+// The same topology as the forward()s above, for the exporter. The block's
+// sum is the last conv with a residual input (FLOAT output: no activation
+// after the sum).
+
+LoweredValue PreActBasicBlockImpl::lower(Lowering& b, const std::string& prefix, LoweredValue x) {
+  const LoweredValue pre = preact ? b.affine(prefix + "bn1", x, bn1, act1) : x;
+  ResidualInput r{x, 1, 0};
+  if (shortcut) r.value = b.conv(prefix + "shortcut", shortcut, pre, nullptr, nullptr);
+  const LoweredValue y = b.conv(prefix + "conv1", conv1, pre, bn2, act2);
+  return b.conv(prefix + "conv2", conv2, y, nullptr, nullptr, r);
+}
+
+LoweredValue PreActBottleneckImpl::lower(Lowering& b, const std::string& prefix, LoweredValue x) {
+  const LoweredValue pre = preact ? b.affine(prefix + "bn1", x, bn1, act1) : x;
+  ResidualInput r{x, 1, 0};
+  if (shortcut) r.value = b.conv(prefix + "shortcut", shortcut, pre, nullptr, nullptr);
+  LoweredValue y = b.conv(prefix + "conv1", conv1, pre, bn2, act2);
+  y = b.conv(prefix + "conv2", conv2, y, bn3, act3);
+  return b.conv(prefix + "conv3", conv3, y, nullptr, nullptr, r);
+}
+
+void PreActResNet::lower(Lowering& b, LoweredValue x) {
+  x = b.conv("conv1", conv1, x, bn1, act1);
+  x = b.max_pool("maxpool", maxpool, x);
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    for (size_t i = 0; i < stages_[s].size(); ++i) {
+      const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
+      x = bottleneck() ? bottleneck_[s][i]->lower(b, p, x) : basic_[s][i]->lower(b, p, x);
+    }
+  }
+  x = b.affine("bn_final", x, bn_final, act_final);
+  x = b.global_avg_pool("avgpool", x);
+  b.linear("fc", fc, x, nullptr, nullptr);
+}
+
 }  // namespace pactq::models

@@ -17,6 +17,7 @@
 
 #include <vector>
 
+#include "pactq/models/lowering.h"
 #include "pactq/models/model.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/qconv2d.h"
@@ -34,6 +35,8 @@ class PreActBasicBlockImpl : public torch::nn::Module {
   PreActBasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact,
                        double alpha_init);
   at::Tensor forward(const at::Tensor& x);
+  // forward() as inference nodes named prefix + "bn1", "shortcut", "conv1", ...
+  LoweredValue lower(Lowering& b, const std::string& prefix, LoweredValue x);
 
   int64_t in_planes, planes, stride;
   bool preact;                          // false: bn1/act1 are null (layer1.0)
@@ -58,6 +61,8 @@ class PreActBottleneckImpl : public torch::nn::Module {
   PreActBottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool preact,
                        double alpha_init);
   at::Tensor forward(const at::Tensor& x);
+  // forward() as inference nodes named prefix + "bn1", "shortcut", "conv1", ...
+  LoweredValue lower(Lowering& b, const std::string& prefix, LoweredValue x);
 
   int64_t in_planes, planes, stride;
   bool preact;
@@ -80,6 +85,7 @@ class PreActResNet : public QuantModel {
   PreActResNet(const std::string& name, int depth, int64_t num_classes, double alpha_init,
                int64_t input_size = 224);
   at::Tensor forward(const at::Tensor& x) override;
+  void lower(Lowering& b, LoweredValue x);  // forward() as inference nodes
 
   int depth() const { return depth_; }
   bool bottleneck() const { return depth_ >= 50; }

@@ -11,10 +11,26 @@ namespace pactq::models {
 
 namespace {
 
+using LowerFn = std::function<void(QuantModel&, Lowering&, LoweredValue)>;
+
 struct Entry {
   ModelInfo info;
   std::function<QuantModelPtr(int64_t classes, double alpha, int64_t size)> make;
+  LowerFn lower;  // empty: not exportable
 };
+
+// The lowering of model class M: its lower() member, next to its forward().
+template <typename M>
+LowerFn lowering() {
+  return [](QuantModel& model, Lowering& b, LoweredValue x) {
+    auto* m = dynamic_cast<M*>(&model);
+    if (m == nullptr) {
+      throw std::invalid_argument("model '" + model.model_name() +
+                                  "' is not the class its registry entry creates");
+    }
+    m->lower(b, x);
+  };
+}
 
 Entry cifar_resnet(const std::string& name, int depth) {
   return {{name,
@@ -25,7 +41,8 @@ Entry cifar_resnet(const std::string& name, int depth) {
            "cifar10"},
           [name, depth](int64_t c, double a, int64_t s) {
             return std::make_shared<CifarResNet>(name, depth, c, a, s);
-          }};
+          },
+          lowering<CifarResNet>()};
 }
 
 Entry preact_resnet(const std::string& name, int depth) {
@@ -37,7 +54,8 @@ Entry preact_resnet(const std::string& name, int depth) {
            "imagefolder"},
           [name, depth](int64_t c, double a, int64_t s) {
             return std::make_shared<PreActResNet>(name, depth, c, a, s);
-          }};
+          },
+          lowering<PreActResNet>()};
 }
 
 const std::vector<Entry>& entries() {
@@ -47,7 +65,8 @@ const std::vector<Entry>& entries() {
         {1, 28, 28},
         10,
         "fashion-mnist"},
-       [](int64_t c, double a, int64_t s) { return std::make_shared<LeNet5>(c, a, s); }},
+       [](int64_t c, double a, int64_t s) { return std::make_shared<LeNet5>(c, a, s); },
+       lowering<LeNet5>()},
       cifar_resnet("resnet20", 20),
       cifar_resnet("resnet32", 32),
       cifar_resnet("resnet44", 44),
@@ -57,13 +76,15 @@ const std::vector<Entry>& entries() {
         {3, 32, 32},
         10,
         "svhn"},
-       [](int64_t c, double a, int64_t s) { return std::make_shared<Svhn7>(c, a, s); }},
+       [](int64_t c, double a, int64_t s) { return std::make_shared<Svhn7>(c, a, s); },
+       lowering<Svhn7>()},
       {{"alexnet_bn",
         "AlexNet with BatchNorm instead of LRN (5 conv + 3 FC) for ImageNet",
         {3, 224, 224},
         1000,
         "imagefolder"},
-       [](int64_t c, double a, int64_t s) { return std::make_shared<AlexNetBN>(c, a, s); }},
+       [](int64_t c, double a, int64_t s) { return std::make_shared<AlexNetBN>(c, a, s); },
+       lowering<AlexNetBN>()},
       preact_resnet("preact_resnet18", 18),
       preact_resnet("preact_resnet50", 50),
   };
@@ -92,7 +113,24 @@ std::vector<std::string> model_names() {
 }
 
 ModelInfo model_info(const std::string& name) {
-  return find(name).info;
+  const Entry& e = find(name);
+  ModelInfo info = e.info;
+  info.exportable = static_cast<bool>(e.lower);
+  return info;
+}
+
+void lower_model(QuantModel& model, Lowering& builder, LoweredValue input) {
+  const Entry* entry = nullptr;
+  std::string exportable;
+  for (const auto& e : entries()) {
+    if (e.info.name == model.model_name()) entry = &e;
+    if (e.lower) exportable += (exportable.empty() ? "" : ", ") + e.info.name;
+  }
+  if (entry == nullptr || !entry->lower) {
+    throw std::invalid_argument("export: model '" + model.model_name() +
+                                "' has no lowering (exportable models: " + exportable + ")");
+  }
+  entry->lower(model, builder, input);
 }
 
 QuantModelPtr create_model(const std::string& name, const ModelOptions& options) {

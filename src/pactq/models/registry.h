@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pactq/models/lowering.h"
 #include "pactq/models/model.h"
 
 namespace pactq::models {
@@ -28,6 +29,7 @@ struct ModelInfo {
   int64_t num_classes = 0;  // default number of classes
   std::string dataset;  // default data set (pactq::data names; "svhn" and "imagenet" have no loader
                         // yet besides imagefolder)
+  bool exportable = false;  // registered with a lowering (models/lowering.h)
 };
 
 // All registered names, in a stable order.
@@ -39,5 +41,10 @@ ModelInfo model_info(const std::string& name);
 // Throws std::invalid_argument for an unknown name (listing the valid ones) or
 // invalid options (negative classes, non-positive alpha, too small input).
 QuantModelPtr create_model(const std::string& name, const ModelOptions& options = {});
+
+// Describes `model` (created by create_model) to `builder` through the lowering
+// registered with its name, starting from the input value `input`. Throws
+// std::invalid_argument naming the model and the exportable ones when it has none.
+void lower_model(QuantModel& model, Lowering& builder, LoweredValue input);
 
 }  // namespace pactq::models

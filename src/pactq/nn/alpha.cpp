@@ -20,16 +20,6 @@ std::vector<std::pair<std::string, at::Tensor>> learned_alphas(torch::nn::Module
   return out;
 }
 
-at::Tensor alpha_l2_penalty(torch::nn::Module& model, double lambda) {
-  at::Tensor total;
-  for (const auto& [name, alpha] : learned_alphas(model)) {
-    const at::Tensor term = alpha.square().sum();
-    total = total.defined() ? total + term : term;
-  }
-  if (!total.defined()) return at::zeros({});
-  return lambda * total;
-}
-
 void check_alphas(torch::nn::Module& model, const std::string& source) {
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     const auto* act = dynamic_cast<const PactReLUImpl*>(item.value().get());

@@ -75,7 +75,7 @@ std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at
     args.scale = s.scale.item<float>();  // CPU tensors: a memory read, not a device sync
     args.inv_scale = s.inv_scale.item<float>();
   }
-  const kernels::PactForwardFn kernel = kernels::best_pact_forward();
+  const kernels::PactForwardFn kernel = kernels::selected_pact_kernel_set().forward;
   for_each_chunk(x.numel(), [&](int64_t, int64_t begin, int64_t end) { kernel(args, begin, end); });
   return {y, mask};
 }
@@ -93,7 +93,7 @@ std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in,
   at::Tensor grad_x = at::empty_like(grad);
   const int64_t numel = grad.numel();
   std::vector<double> partial(static_cast<size_t>((numel + kChunk - 1) / kChunk), 0.0);
-  const kernels::PactBackwardFn kernel = kernels::best_pact_backward();
+  const kernels::PactBackwardFn kernel = kernels::selected_pact_kernel_set().backward;
   const float* g = grad.data_ptr<float>();
   const uint8_t* m = mask.data_ptr<uint8_t>();
   float* gx = grad_x.data_ptr<float>();

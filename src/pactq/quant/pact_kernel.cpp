@@ -113,25 +113,27 @@ __attribute__((target("avx2"))) double pact_backward_avx2(const float* grad_y, c
 }
 #endif
 
-namespace {
-bool use_avx2() {
-  static const bool enabled = isa_selected_at_least(Isa::kAvx2);
-  return enabled;
-}
-}  // namespace
-
-PactForwardFn best_pact_forward() {
+const PactKernelSet* pact_kernel_set(Isa isa) {
+  static const PactKernelSet ref{Isa::kRef, pact_forward_scalar, pact_backward_scalar};
 #if defined(__x86_64__)
-  if (use_avx2()) return pact_forward_avx2;
+  static const PactKernelSet avx2{Isa::kAvx2, pact_forward_avx2, pact_backward_avx2};
+  static const bool has_avx2 = cpu_has_avx2_fma();
 #endif
-  return pact_forward_scalar;
+  if (isa == Isa::kRef) return &ref;
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2) return has_avx2 ? &avx2 : nullptr;
+#endif
+  return nullptr;
 }
 
-PactBackwardFn best_pact_backward() {
-#if defined(__x86_64__)
-  if (use_avx2()) return pact_backward_avx2;
-#endif
-  return pact_backward_scalar;
+const PactKernelSet& selected_pact_kernel_set() {
+  static const PactKernelSet* chosen = [] {
+    for (int i = static_cast<int>(selected_isa()); i > 0; --i) {
+      if (const PactKernelSet* s = pact_kernel_set(static_cast<Isa>(i))) return s;
+    }
+    return pact_kernel_set(Isa::kRef);
+  }();
+  return *chosen;
 }
 
 }  // namespace pactq::quant::kernels

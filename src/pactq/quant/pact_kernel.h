@@ -1,8 +1,10 @@
 // Fused single-pass CPU kernels behind quant::pact (float32, contiguous).
-// Scalar reference and AVX2 variant share one signature; the AVX2 variant is
-// chosen at run time from the CPU flags.
+// Scalar reference and AVX2 variant share one signature; the set in use is
+// chosen once by the one ISA rule of common/cpu_isa.h, as the runtime's is.
 #pragma once
 #include <cstdint>
+
+#include "pactq/common/cpu_isa.h"
 
 namespace pactq::quant::kernels {
 
@@ -44,8 +46,16 @@ double pact_backward_avx2(const float* grad_y, const uint8_t* mask, float* grad_
                           int64_t end);
 #endif
 
-// The best variant for this CPU (PACTQ_ISA=ref forces the scalar one).
-PactForwardFn best_pact_forward();
-PactBackwardFn best_pact_backward();
+// One kernel of each PACT family, all of one ISA.
+struct PactKernelSet {
+  Isa isa = Isa::kRef;
+  PactForwardFn forward = nullptr;
+  PactBackwardFn backward = nullptr;
+};
+// The set for `isa`, filled once; nullptr when this build or CPU cannot run
+// it (there is no AVX-512 PACT set: that ISA uses the AVX2 one).
+const PactKernelSet* pact_kernel_set(Isa isa);
+// THE set in use: the best set at or below selected_isa().
+const PactKernelSet& selected_pact_kernel_set();
 
 }  // namespace pactq::quant::kernels

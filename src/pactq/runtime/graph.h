@@ -1,7 +1,8 @@
 // Public description of a .pqm graph: the node structs the exporter fills in
 // and hands to ModelWriter, and the error type of the runtime.
 //
-// Numerics (see docs/format.md for the normative text):
+// Numerics (see docs/format.md for the normative text; runtime/quant_format.h
+// holds the arithmetic):
 //   codes tensor : unsigned codes a in 0..n (n = 2^bits - 1), real value a * (alpha / n)
 //   weight codes : q in 0..n_w, real weight w_scale * (2q - n_w) / n_w
 //   integer path : (codes weights AND codes input)
@@ -12,7 +13,8 @@
 //                  w = real weight, x = real input value (codes are dequantized)
 //   residual     : y += real value of the residual input (after option-A transform)
 //   output       : FLOAT  -> y, relu(y) or min(max(y, 0), alpha)
-//                  CODES  -> t = y * ((float)n_out / alpha); a = nearbyint(clamp(t, 0, n_out)), NaN -> 0
+//                  CODES  -> t = y * ((float)n_out / alpha);
+//                            a = nearbyint(clamp(t, 0, n_out)), NaN -> 0
 #pragma once
 
 #include <cstdint>

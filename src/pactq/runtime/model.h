@@ -1,12 +1,16 @@
-// pactq::rt::Model: loads a .pqm file (docs/format.md), validates it
-// completely, plans buffers once and runs the integer graph. No LibTorch.
+// pactq::rt::Model: a loaded .pqm file (docs/format.md), validated
+// completely, weights packed and buffers planned once. No LibTorch.
 //
 //   auto m = pactq::rt::Model::load("model.pqm");   // throws FormatError
 //   m.set_threads(2);
 //   std::vector<float> logits = m.run(pixels, batch); // pixels: [batch, C, H, W] in [0,1]
 //
-// A Model is movable, not copyable; run() and debug_output() must not be
-// called concurrently on the same Model (they share the planned buffers).
+// A Model's weights and plan never change after loading. The buffers a run
+// needs live in an ExecutionContext: run(pixels, batch, context) is const and
+// may be called from many threads at once on one Model, each thread with its
+// own context (they share one copy of the weights). The two-argument run(),
+// trace() and debug_output() use the Model's own context and, like any
+// non-const call, must not overlap on the same Model.
 #pragma once
 
 #include <cstddef>
@@ -15,9 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "pactq/runtime/execution_context.h"
 #include "pactq/runtime/graph.h"
 
 namespace pactq::rt {
+
+namespace detail {
+struct CompiledGraph;
+}
 
 // One node's output for a batch, in logical NCHW order (debug / --verify).
 struct NodeOutput {
@@ -28,6 +37,28 @@ struct NodeOutput {
   float alpha = 0.f, scale = 0.f;    // codes: scale = alpha / (2^bits - 1)
   std::vector<uint8_t> code_values;  // [batch, C, H, W] when codes
   std::vector<float> values;         // [batch, C, H, W] real values (always filled)
+};
+
+// Every node's output of one pass over a batch (Model::trace): the values stay
+// in the trace's own buffers and are read out per node on request.
+class Trace {
+ public:
+  Trace(Trace&&) noexcept;
+  Trace& operator=(Trace&&) noexcept;
+  ~Trace();
+
+  int batch() const { return batch_; }
+  size_t size() const;  // number of nodes
+  NodeOutput output(size_t node) const;
+  NodeOutput output(const std::string& node) const;  // FormatError if unknown
+
+ private:
+  friend class Model;
+  Trace(std::shared_ptr<const detail::CompiledGraph> graph, int batch);
+  std::shared_ptr<const detail::CompiledGraph> graph_;
+  std::vector<uint8_t> arena_;
+  uint8_t* base_ = nullptr;
+  int batch_ = 0;
 };
 
 class Model {
@@ -42,9 +73,15 @@ class Model {
   ~Model();
 
   // pixels: [batch, C, H, W] float in [0, 1]; returns the output node's real
-  // values, [batch, classes()].
+  // values, [batch, classes()]. Safe to call concurrently with distinct contexts.
+  std::vector<float> run(const float* pixels, int batch, ExecutionContext& context) const;
+  // The same with the Model's own context (threads: set_threads()).
   std::vector<float> run(const float* pixels, int batch);
-  // Runs the graph and returns the named node's output (FormatError if unknown).
+
+  // One pass that keeps every node's output (the values run() gives image by image).
+  Trace trace(const float* pixels, int batch, ExecutionContext& context) const;
+  Trace trace(const float* pixels, int batch);
+  // The named node's output (FormatError if unknown): trace(...).output(node).
   NodeOutput debug_output(const std::string& node, const float* pixels, int batch);
 
   int classes() const;  // elements of the output node per image
@@ -60,19 +97,19 @@ class Model {
   // Planned activation buffer bytes per image (with liveness-based reuse).
   size_t activation_bytes_per_image() const;
 
-  // Worker threads for run() (>= 1; default 1).
+  // Worker threads of the Model's own context (>= 1; default 1).
   void set_threads(int n);
   int threads() const;
-  // "avx2" or "ref": the quantized conv variant in use.
+  // The kernel set the model runs with, e.g. "avx2 (qconv avx2, fconv avx2)".
   std::string isa() const;
 
-  // Human-readable summary: every node with op, shapes, bits, scales, bytes.
-  std::string describe() const;
+  // The loaded graph, for the runtime's own tools (runtime/inspect.h).
+  const detail::CompiledGraph& graph() const { return *graph_; }
 
  private:
-  struct Impl;
-  Model();
-  std::unique_ptr<Impl> impl_;
+  explicit Model(std::shared_ptr<const detail::CompiledGraph> graph);
+  std::shared_ptr<const detail::CompiledGraph> graph_;
+  std::unique_ptr<ExecutionContext> own_context_;
 };
 
 }  // namespace pactq::rt

@@ -48,13 +48,12 @@ class ModelWriter {
   void add_tensor_f32(const std::string& name, std::vector<float> data, std::vector<int64_t> shape);
   void add_tensor_u8(const std::string& name, std::vector<uint8_t> data,
                      std::vector<int64_t> shape);
-  void add_tensor_i32(const std::string& name, std::vector<int32_t> data,
-                      std::vector<int64_t> shape);
 
   // The whole file in memory. With validate, it is loaded back with
   // Model::load_from_memory first (throws FormatError on any inconsistency).
   std::vector<uint8_t> serialize(bool validate = true) const;
-  // Atomic: writes "<path>.tmp.<pid>" in the same directory, fsyncs, renames.
+  // Atomic (common/atomic_file.h): a temporary file in the same directory,
+  // fsynced, then renamed over `path`.
   void write(const std::string& path, bool validate = true) const;
 
  private:
@@ -64,10 +63,11 @@ class ModelWriter {
     std::vector<uint8_t> bytes;
   };
   void add_tensor_bytes(const std::string& name, const std::string& dtype,
-                        std::vector<int64_t> shape, const void* data, size_t nbytes);
-  void add_node_json(const std::string& json_text, const std::string& name);
-  std::string add_weight(const std::string& node, const WeightData& w, size_t expected_count,
-                         std::string* attrs_json);
+                        std::vector<int64_t> shape, std::vector<uint8_t> bytes);
+  // Adds a node's JSON (serialised) and its tensors, as an op's serialiser
+  // made them (runtime/ops/op_table.h).
+  template <typename Record>
+  void add_record(const std::string& name, Record record);
 
   std::vector<Tensor> tensors_;
   std::vector<std::string> node_json_;  // serialised node objects

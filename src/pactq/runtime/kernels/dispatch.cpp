@@ -1,4 +1,5 @@
-// Picks the ISA variant of each kernel family once, by the one rule in
+// The kernel set of each ISA, filled once from what the build compiled in and
+// what the CPU can run; the runtime's set is chosen by the one rule in
 // common/cpu_isa.h (CPU flags capped by PACTQ_ISA).
 #include "pactq/common/cpu_isa.h"
 #include "pactq/runtime/kernels/kernels.h"
@@ -16,55 +17,47 @@ void fconv_rows_avx512_impl(const PackedFConv& p, const void* in, bool in_codes,
                             const Epilogue& e, void* out, int oh_begin, int oh_end);
 #endif
 
-const QConvKernel* qconv_avx2_kernel() {
+namespace {
+
+KernelSet ref_set() {
+  return {Isa::kRef, &qconv_ref_kernel(), &fconv_rows_ref, "ref"};
+}
+
+// Empty (qconv == nullptr) when not compiled in or the CPU lacks the ISA.
+KernelSet avx2_set() {
 #if defined(PACTQ_HAVE_AVX2)
-  static const bool ok = cpu_has_avx2_fma();
-  if (ok) return &qconv_avx2_kernel_impl();
+  if (cpu_has_avx2_fma()) {
+    return {Isa::kAvx2, &qconv_avx2_kernel_impl(), &fconv_rows_avx2_impl, "avx2"};
+  }
 #endif
-  return nullptr;
+  return {};
 }
 
-const QConvKernel* qconv_avx512_vnni_kernel() {
+KernelSet avx512_vnni_set() {
 #if defined(PACTQ_HAVE_AVX512)
-  static const bool ok = cpu_has_avx512_vnni();
-  if (ok) return &qconv_avx512_vnni_kernel_impl();
+  if (cpu_has_avx512_vnni()) {
+    return {Isa::kAvx512Vnni, &qconv_avx512_vnni_kernel_impl(), &fconv_rows_avx512_impl, "avx512"};
+  }
 #endif
-  return nullptr;
+  return {};
 }
 
-const QConvKernel& qconv_kernel() {
-  static const QConvKernel* chosen = [] {
-    // A variant may also be missing from the build (non-x86): fall through.
-    const QConvKernel* k = nullptr;
-    if (isa_selected_at_least(Isa::kAvx512Vnni)) k = qconv_avx512_vnni_kernel();
-    if (!k && isa_selected_at_least(Isa::kAvx2)) k = qconv_avx2_kernel();
-    return k ? k : &qconv_ref_kernel();
+}  // namespace
+
+const KernelSet* kernel_set(Isa isa) {
+  static const KernelSet sets[] = {ref_set(), avx2_set(), avx512_vnni_set()};
+  const KernelSet& s = sets[static_cast<int>(isa)];
+  return s.qconv != nullptr ? &s : nullptr;
+}
+
+const KernelSet& selected_kernel_set() {
+  static const KernelSet* chosen = [] {
+    for (int i = static_cast<int>(selected_isa()); i > 0; --i) {
+      if (const KernelSet* s = kernel_set(static_cast<Isa>(i))) return s;
+    }
+    return kernel_set(Isa::kRef);
   }();
   return *chosen;
-}
-
-FConvRowsFn fconv_rows_avx2() {
-#if defined(PACTQ_HAVE_AVX2)
-  if (qconv_avx2_kernel()) return &fconv_rows_avx2_impl;
-#endif
-  return nullptr;
-}
-
-FConvRowsFn fconv_rows_avx512() {
-#if defined(PACTQ_HAVE_AVX512)
-  if (qconv_avx512_vnni_kernel()) return &fconv_rows_avx512_impl;
-#endif
-  return nullptr;
-}
-
-FConvRowsFn fconv_rows_kernel() {
-  static const FConvRowsFn chosen = [] {
-    FConvRowsFn f = nullptr;
-    if (isa_selected_at_least(Isa::kAvx512Vnni)) f = fconv_rows_avx512();
-    if (!f && isa_selected_at_least(Isa::kAvx2)) f = fconv_rows_avx2();
-    return f ? f : &fconv_rows_ref;
-  }();
-  return chosen;
 }
 
 }  // namespace pactq::rt::kernels

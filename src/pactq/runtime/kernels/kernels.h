@@ -10,7 +10,9 @@
 #include <cstring>
 #include <vector>
 
+#include "pactq/common/cpu_isa.h"
 #include "pactq/runtime/graph.h"
+#include "pactq/runtime/quant_format.h"
 
 namespace pactq::rt::kernels {
 
@@ -46,15 +48,7 @@ struct Epilogue {
 // with different ISA flags (ref/ and avx2/), and internal linkage keeps the
 // linker from merging an AVX2-compiled copy into the reference path.
 
-// THE requant rule (docs/format.md): t = y * inv, clamp to [0, n] (NaN -> 0),
-// round half to even.
-static inline uint8_t requantize(float y, float inv, int n) {
-  float t = y * inv;
-  t = t > 0.f ? t : 0.f;
-  const float nf = static_cast<float>(n);
-  t = t < nf ? t : nf;
-  return static_cast<uint8_t>(std::nearbyint(t));
-}
+using format::requantize;  // THE requant rule (runtime/quant_format.h)
 
 static inline float float_activation(float y, FloatAct act, float alpha) {
   if (act == FloatAct::kNone) return y;
@@ -144,15 +138,9 @@ struct QConvKernel {
                    int oh_begin, int oh_end);
 };
 
+// The scalar reference, always built; the ISA variants are reached through
+// kernel_set() below.
 const QConvKernel& qconv_ref_kernel();
-// nullptr when not compiled in or the CPU lacks AVX2+FMA.
-const QConvKernel* qconv_avx2_kernel();
-// nullptr when not compiled in or the CPU lacks AVX-512 (F, BW, VL, DQ) + VNNI.
-const QConvKernel* qconv_avx512_vnni_kernel();
-// The variant used by the runtime, chosen once: the best the CPU has
-// (avx512vnni, then avx2, then ref); the environment variable PACTQ_ISA=avx2
-// caps it at AVX2, PACTQ_ISA=ref forces the reference.
-const QConvKernel& qconv_kernel();
 
 // ------------------------------------------------------------ float conv
 // Float conv (fp first/last layers, or float input): y = scale*sum(w*x)+bias.
@@ -167,12 +155,6 @@ using FConvRowsFn = void (*)(const PackedFConv& p, const void* in, bool in_codes
                              const Epilogue& e, void* out, int oh_begin, int oh_end);
 void fconv_rows_ref(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                     const Epilogue& e, void* out, int oh_begin, int oh_end);
-// nullptr when AVX2 is unavailable.
-FConvRowsFn fconv_rows_avx2();
-// nullptr when the AVX-512 kernels are unavailable (same test as qconv).
-FConvRowsFn fconv_rows_avx512();
-// The variant in use (same selection rule as qconv_kernel()).
-FConvRowsFn fconv_rows_kernel();
 
 // ------------------------------------------------------------ other ops (one image)
 struct TensorRef {
@@ -213,5 +195,23 @@ void add_values(size_t n, const TensorRef& a, const TensorRef& b, const OutputRe
 // y = scale[c] * x + bias[c] over an NHWC image of `pixels` pixels.
 void affine_values(size_t pixels, int c, const TensorRef& x, const float* scale, const float* bias,
                    const OutputRef& out);
+
+// ------------------------------------------------------------ kernel sets
+// One kernel of every ISA-specific family, all of one ISA: the runtime picks a
+// whole set once (common/cpu_isa.h's selected_isa()), never a family at a
+// time, so a model's packed weights and the kernels that read them agree.
+struct KernelSet {
+  Isa isa = Isa::kRef;
+  const QConvKernel* qconv = nullptr;
+  FConvRowsFn fconv = nullptr;
+  const char* fconv_name = "";
+};
+
+// The set for `isa`, filled once; nullptr when this build or this CPU cannot
+// run it. kernel_set(Isa::kRef) always exists.
+const KernelSet* kernel_set(Isa isa);
+// THE set the runtime uses: the best set at or below selected_isa() (a set
+// may be missing from the build, e.g. AVX-512 on a non-x86 compiler).
+const KernelSet& selected_kernel_set();
 
 }  // namespace pactq::rt::kernels

@@ -35,7 +35,7 @@ constexpr int kMR = 4;
 void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
   p->g = g;
   p->wbits = wbits;
-  p->n_w = (1 << wbits) - 1;
+  p->n_w = format::max_code(wbits);
   p->a_max = a_max;
   const int cq = (g.cin_g + 3) / 4;
   p->cq = cq;

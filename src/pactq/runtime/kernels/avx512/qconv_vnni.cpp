@@ -31,7 +31,7 @@ constexpr int kLanes = 16;  // output channels per zmm
 void pack_vnni(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
   p->g = g;
   p->wbits = wbits;
-  p->n_w = (1 << wbits) - 1;
+  p->n_w = format::max_code(wbits);
   p->a_max = a_max;
   p->mode = p->n_w <= 127 ? 1 : 2;
   p->i16_steps = 0;

@@ -8,7 +8,7 @@ namespace {
 void pack_ref(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
   p->g = g;
   p->wbits = wbits;
-  p->n_w = (1 << wbits) - 1;
+  p->n_w = format::max_code(wbits);
   p->a_max = a_max;
   p->mode = 0;
   const size_t taps = static_cast<size_t>(g.kh) * g.kw;
