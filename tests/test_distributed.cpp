@@ -325,7 +325,7 @@ TEST(DistLaunch, PassesRanksAndPortsAndReportsAFailingRank) {
   // A failing rank's status is the launcher's; the others are stopped.
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(run_shell(kExe + " launch --nproc 2 --grace 1 -- sh -c '[ $RANK = 1 ] && exit 3; "
-                             "sleep 60' 2>/dev/null"),
+                             "exec sleep 60' 2>/dev/null"),
             3);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
   fs::remove_all(dir);
