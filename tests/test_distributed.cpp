@@ -328,6 +328,12 @@ TEST(DistLaunch, PassesRanksAndPortsAndReportsAFailingRank) {
                              "exec sleep 60' 2>/dev/null"),
             3);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
+  // One that ignores SIGTERM is killed 5 s later.
+  const auto again = std::chrono::steady_clock::now();
+  EXPECT_EQ(run_shell(kExe + " launch --nproc 2 --grace 1 -- sh -c '[ $RANK = 1 ] && exit 3; "
+                             "trap \"\" TERM; exec sleep 60' 2>/dev/null"),
+            3);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - again).count(), 20);
   fs::remove_all(dir);
 }
 

@@ -84,7 +84,7 @@ int launch(const LaunchOptions& o, const std::vector<std::string>& command) {
   int running = o.nproc;
   std::vector<bool> done(static_cast<size_t>(o.nproc), false);
   std::chrono::steady_clock::time_point deadline{};
-  bool stopping = false, killing = false;
+  int signals_sent = 0;  // after the grace: 1 = SIGTERM sent, 2 = SIGKILL sent 5 s later
   while (running > 0) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -104,18 +104,17 @@ int launch(const LaunchOptions& o, const std::vector<std::string>& command) {
       continue;
     }
     if (pid < 0 && errno != EINTR) break;
-    if (result != 0 && std::chrono::steady_clock::now() > deadline) {
-      const int sig = killing ? SIGKILL : SIGTERM;
-      if (!stopping ||
-          (!killing && std::chrono::steady_clock::now() > deadline + std::chrono::seconds(5))) {
-        for (int r = 0; r < o.nproc; ++r) {
-          if (done[static_cast<size_t>(r)]) continue;
-          std::fprintf(stderr, "pactq launch: stopping rank %d\n", r);
-          ::kill(pids[static_cast<size_t>(r)], sig);
-        }
-        killing = stopping;
-        stopping = true;
+    const auto now = std::chrono::steady_clock::now();
+    const int due = result == 0 || now <= deadline              ? 0
+                    : now <= deadline + std::chrono::seconds(5) ? 1
+                                                                : 2;
+    if (due > signals_sent) {
+      for (int r = 0; r < o.nproc; ++r) {
+        if (done[static_cast<size_t>(r)]) continue;
+        std::fprintf(stderr, "pactq launch: %s rank %d\n", due == 1 ? "stopping" : "killing", r);
+        ::kill(pids[static_cast<size_t>(r)], due == 1 ? SIGTERM : SIGKILL);
       }
+      signals_sent = due;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -69,6 +69,13 @@ TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& now) 
   return c;
 }
 
+// The running loss/accuracy sums of the epoch in progress start again.
+void clear_epoch_sums(TrainState& state) {
+  state.epoch_loss_sum = 0;
+  state.epoch_correct = 0;
+  state.epoch_seen = 0;
+}
+
 nlohmann::ordered_json alpha_row(models::QuantModel& model) {
   nlohmann::ordered_json row;
   for (const auto& [name, alpha] : nn::learned_alphas(model)) {
@@ -127,11 +134,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     }
     config = merge_for_resume(header.config, config);
     state = header.state;
-    if (!lead) {  // rank 0 holds the epoch's sums so far (gather_epoch_sums)
-      state.epoch_loss_sum = 0;
-      state.epoch_correct = 0;
-      state.epoch_seen = 0;
-    }
+    if (!lead) clear_epoch_sums(state);  // rank 0 holds the epoch's sums so far
   } else if (config.resume && !config.quiet) {
     std::fprintf(stderr, "resume: no checkpoint at %s yet, starting a new run\n",
                  last_path.c_str());
@@ -247,11 +250,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
 
   for (; state.epoch < config.epochs; ++state.epoch, state.batch_in_epoch = 0) {
     const auto epoch_start = Clock::now();
-    if (state.batch_in_epoch == 0) {
-      state.epoch_loss_sum = 0;
-      state.epoch_correct = 0;
-      state.epoch_seen = 0;
-    }
+    if (state.batch_in_epoch == 0) clear_epoch_sums(state);
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
     train_loader->reset_wait_seconds();
     ProgressBar bar(fmt::format("epoch {}/{}", state.epoch + 1, config.epochs), batches,
@@ -339,7 +338,6 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     summary.images_per_second =
         static_cast<double>(images_this_run * parallel.size()) / std::max(train_seconds, 1e-9);
     summary.data_wait_share = train_loader->wait_seconds() / std::max(train_seconds, 1e-9);
-    summary.world_size = parallel.size();
     summary.comm_wait_seconds_per_step = parallel.comm_wait_per_step();
     summary.steps = state.global_step;
     if (stopped) break;  // mid-epoch stop: checkpoint written, no evaluation
@@ -390,9 +388,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     TrainState next = state;
     ++next.epoch;
     next.batch_in_epoch = 0;
-    next.epoch_loss_sum = 0;
-    next.epoch_correct = 0;
-    next.epoch_seen = 0;
+    clear_epoch_sums(next);
     alpha_guard.check();
     if (lead) save_checkpoint(last_path, config, *model, optimizer.get(), next);
     if (best && lead) {
