@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "pactq/runtime/kernels/avx2/qconv_lut_avx2.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace {
@@ -87,6 +88,16 @@ k::FConvRowsFn fconv_of(Isa isa) {
 
 void BM_QConvAvx2(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx2));
+}
+// The AVX2 table-lookup modes forced on every shape at W2/A2 (the AVX2 kernel
+// picks one per layer; W4/A4 above is the multiply-based reference).
+const k::QConvKernel kLutIndexByActivations{"lut", k::lut_pack, k::lut_run_rows};
+const k::QConvKernel kLutPixelLanes{"lut-pixels", k::lut_pixels_pack, k::lut_pixels_run_rows};
+void BM_QConvAvx2Lut(benchmark::State& s) {
+  run_qconv(s, qconv_of(Isa::kAvx2) ? &kLutIndexByActivations : nullptr);
+}
+void BM_QConvAvx2LutPixels(benchmark::State& s) {
+  run_qconv(s, qconv_of(Isa::kAvx2) ? &kLutPixelLanes : nullptr);
 }
 void BM_QConvAvx512Vnni(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx512Vnni));
@@ -192,6 +203,63 @@ void maddubs_loop(long n) {
   }
 }
 
+// 10 chains of acc += pshufb(table, index) on xmm: the table-lookup kernel's
+// pair of instructions; one lookup is a W2/A2 pair (2 products), so 16 lanes
+// count 64 ops.
+void pshufb_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+        "vpshufb %%xmm15, %%xmm14, %%xmm10\n\t"
+        "vpaddb %%xmm10, %%xmm0, %%xmm0\n\t"
+        "vpshufb %%xmm15, %%xmm13, %%xmm11\n\t"
+        "vpaddb %%xmm11, %%xmm1, %%xmm1\n\t"
+        "vpshufb %%xmm15, %%xmm14, %%xmm12\n\t"
+        "vpaddb %%xmm12, %%xmm2, %%xmm2\n\t"
+        "vpshufb %%xmm15, %%xmm13, %%xmm10\n\t"
+        "vpaddb %%xmm10, %%xmm3, %%xmm3\n\t"
+        "vpshufb %%xmm15, %%xmm14, %%xmm11\n\t"
+        "vpaddb %%xmm11, %%xmm4, %%xmm4\n\t"
+        "vpshufb %%xmm15, %%xmm13, %%xmm12\n\t"
+        "vpaddb %%xmm12, %%xmm5, %%xmm5\n\t"
+        "vpshufb %%xmm15, %%xmm14, %%xmm10\n\t"
+        "vpaddb %%xmm10, %%xmm6, %%xmm6\n\t"
+        "vpshufb %%xmm15, %%xmm13, %%xmm11\n\t"
+        "vpaddb %%xmm11, %%xmm7, %%xmm7\n\t"
+        "vpshufb %%xmm15, %%xmm14, %%xmm12\n\t"
+        "vpaddb %%xmm12, %%xmm8, %%xmm8\n\t"
+        "vpshufb %%xmm15, %%xmm13, %%xmm10\n\t"
+        "vpaddb %%xmm10, %%xmm9, %%xmm9\n\t"
+        :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12");
+  }
+}
+
+// 12 chains of acc = fma(a, w, acc) on 8 floats: oneDNN's fp32 instruction on
+// an AVX2 CPU.
+void fma256_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm1\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm3\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm6\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm7\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm9\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm10\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm11\n\t"
+        :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11");
+  }
+}
+
 // 12 chains of acc = dpbusd(acc, a, w): 64 u8 x s8 products into int32.
 void dpbusd_loop(long n) {
   for (long i = 0; i < n; ++i) {
@@ -242,6 +310,13 @@ void fma512_loop(long n) {
 void BM_PeakMaddubsAvx2(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", maddubs_loop);
 }
+void BM_PeakPshufbAvx2(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", pshufb_loop);
+}
+void BM_PeakFmaAvx2(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), 16.0 * 12,
+           "GFLOPS", fma256_loop);
+}
 void BM_PeakDpbusdAvx512(benchmark::State& state) {
   run_peak(state, k::kernel_set(Isa::kAvx512Vnni) != nullptr, 128.0 * 12, "GOPS", dpbusd_loop);
 }
@@ -255,13 +330,21 @@ void qconv_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+void w2a2_args(benchmark::internal::Benchmark* b) {
+  for (int s = 0; s < 5; ++s) b->Args({s, 2});
+}
+
 }  // namespace
 
 BENCHMARK(BM_QConvAvx2)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_QConvAvx2Lut)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_QConvAvx2LutPixels)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAvx512Vnni)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvRef)->Args({0, 4})->Args({4, 4})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_FConvAvx2)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_FConvAvx512)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PeakMaddubsAvx2)->UseRealTime();
+BENCHMARK(BM_PeakPshufbAvx2)->UseRealTime();
+BENCHMARK(BM_PeakFmaAvx2)->UseRealTime();
 BENCHMARK(BM_PeakDpbusdAvx512)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx512)->UseRealTime();

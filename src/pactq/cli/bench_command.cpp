@@ -20,7 +20,6 @@
 #include "pactq/nn/precision_policy.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/weight_quant.h"
-#include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/device.h"
 #include "pactq/train/model_setup.h"
@@ -220,85 +219,6 @@ void add_bench_train(CLI::App& bench) {
                    peer_q / t[1].median(), peer_fp / t[0].median());
       }
     }
-  });
-}
-
-// Median seconds of `fn` over `reps` calls.
-template <typename Fn>
-double median_seconds(int reps, Fn&& fn) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-void add_bench_run(CLI::App& bench) {
-  struct Args {
-    std::string model_path;
-    int threads = 0;
-    int batch = 64;
-    int rounds = 5;
-    int latency_reps = 50;
-  };
-  auto a = std::make_shared<Args>();
-  CLI::App* cmd = bench.add_subcommand("run",
-                                       "integer runtime vs LibTorch fp32 eval of the same network: "
-                                       "batch-1 latency, batch throughput");
-  cmd->add_option("model", a->model_path, "a .pqm file from pactq export")->required();
-  cmd->add_option("--threads", a->threads, "threads for both (0: all cores)");
-  cmd->add_option("--batch-size", a->batch, "throughput batch")->capture_default_str();
-  cmd->add_option("--rounds", a->rounds, "interleaved rounds (the median is reported)")
-      ->capture_default_str();
-  cmd->add_option("--latency-reps", a->latency_reps, "batch-1 runs per round")
-      ->capture_default_str();
-  cmd->callback([a] {
-    const int threads = train::set_compute_threads(a->threads);
-    rt::Model runtime = rt::Model::load(a->model_path);
-    runtime.set_threads(threads);
-    // The same architecture in LibTorch at fp32 (weights do not change speed).
-    train::TrainConfig fp;
-    fp.model = runtime.model_name();
-    fp.wbits = fp.abits = "fp";
-    fp.act_quant = "relu";
-    models::QuantModelPtr torch_model = train::build_model(fp, runtime.classes());
-    torch_model->eval();
-    at::NoGradGuard no_grad;
-    const int c = runtime.input_channels(), h = runtime.input_height(), w = runtime.input_width();
-    const at::Tensor pixels = at::rand({a->batch, c, h, w});
-    const float* px = pixels.data_ptr<float>();
-    const at::Tensor one = pixels.slice(0, 0, 1).contiguous();
-    std::vector<double> rt1, th1, rtb, thb;
-    for (int r = 0; r < a->rounds + 1; ++r) {  // round 0 warms up
-      const double a1 = median_seconds(a->latency_reps, [&] { runtime.run(px, 1); });
-      const double b1 = median_seconds(a->latency_reps, [&] { torch_model->forward(one); });
-      const double ab = median_seconds(3, [&] { runtime.run(px, a->batch); });
-      const double bb = median_seconds(3, [&] { torch_model->forward(pixels); });
-      if (r == 0) continue;
-      rt1.push_back(a1);
-      th1.push_back(b1);
-      rtb.push_back(ab);
-      thb.push_back(bb);
-    }
-    auto med = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    const double l_rt = med(rt1), l_th = med(th1), b_rt = med(rtb), b_th = med(thb);
-    fmt::print("bench run: {} ({}), {} threads, runtime ISA {}\n", a->model_path,
-               runtime.model_name(), threads, runtime.isa());
-    fmt::print(
-        "  batch {:>3} throughput: runtime/LibTorch = {:.2f}x  (runtime {:.0f} img/s, LibTorch "
-        "fp32 {:.0f} img/s)\n",
-        a->batch, b_th / b_rt, a->batch / b_rt, a->batch / b_th);
-    fmt::print(
-        "  batch   1 latency:    runtime/LibTorch = {:.2f}x  (runtime {:.3f} ms, LibTorch fp32 "
-        "{:.3f} ms)\n",
-        l_rt / l_th, 1e3 * l_rt, 1e3 * l_th);
-    fmt::print("  file {} bytes; weights {} bytes\n", runtime.file_bytes(), runtime.weight_bytes());
   });
 }
 

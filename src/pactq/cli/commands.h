@@ -14,6 +14,7 @@ void add_export_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_bench_run(CLI::App& bench);  // `bench run`, registered by add_bench_command
 void add_report_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 

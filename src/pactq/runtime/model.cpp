@@ -3,6 +3,7 @@
 #include "pactq/runtime/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <stdexcept>
 
@@ -106,23 +107,29 @@ std::vector<float> Model::run(const float* pixels, int batch, ExecutionContext& 
   const CompiledGraph& g = *graph_;
   detail::ContextState& s = *context.state_;
   if (s.threads > 1 && batch >= 2 * s.threads) {
-    // Large batches: each thread runs the whole network on its own slice of
-    // images (no barrier per layer, activations stay in its cache); results
-    // are the same image by image, the kernels being per image.
-    const int slices = s.threads;
+    // Large batches: each thread runs the whole network on chunks of images
+    // (no barrier per layer, activations stay in its cache); results are the
+    // same image by image, the kernels being per image. Chunks are handed out
+    // as threads finish (about four per thread), not as one fixed slice each:
+    // a core slowed by another process then costs a chunk, not half the batch.
+    const int chunk = std::max(1, batch / (4 * s.threads));
+    const int chunks = (batch + chunk - 1) / chunk;
     const size_t in_per_image =
         static_cast<size_t>(input_channels()) * input_height() * input_width();
     const int classes = this->classes();
     std::vector<float> logits(static_cast<size_t>(batch) * classes);
-    s.slice_arenas.resize(slices);
-    s.pool->parallel_for(slices, [&](int t) {
-      const int b0 = static_cast<int>(static_cast<int64_t>(batch) * t / slices);
-      const int b1 = static_cast<int>(static_cast<int64_t>(batch) * (t + 1) / slices);
+    s.slice_arenas.resize(s.threads);
+    std::atomic<int> next{0};
+    s.pool->parallel_for(s.threads, [&](int t) {
       ThreadPool inline_pool(1);
-      uint8_t* base = detail::prepare_arena(s.slice_arenas[t], g.plan, b1 - b0);
-      detail::execute(g, g.plan, base, pixels + in_per_image * b0, b1 - b0, inline_pool);
-      const std::vector<float> part = detail::read_value(g, g.plan, base, g.output, b1 - b0).values;
-      std::copy(part.begin(), part.end(), logits.begin() + static_cast<size_t>(b0) * classes);
+      uint8_t* base = detail::prepare_arena(s.slice_arenas[t], g.plan, chunk);
+      for (int k = next.fetch_add(1); k < chunks; k = next.fetch_add(1)) {
+        const int b0 = k * chunk, b1 = std::min(batch, b0 + chunk);
+        detail::execute(g, g.plan, base, pixels + in_per_image * b0, b1 - b0, inline_pool);
+        const std::vector<float> part =
+            detail::read_value(g, g.plan, base, g.output, b1 - b0).values;
+        std::copy(part.begin(), part.end(), logits.begin() + static_cast<size_t>(b0) * classes);
+      }
     });
     return logits;
   }

@@ -40,6 +40,36 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
             for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
           for (int r = 0; r < g.kh; ++r) {
             const int ih = oh * g.sh - g.ph + r;
+            const int iw0 = ow0 * g.sw - g.pw;
+            if (g.groups == 1 && ih >= 0 && ih < g.in_h && iw0 >= 0 && ow0 + MR <= g.out_w &&
+                iw0 + (MR - 1) * g.sw + g.kw <= g.in_w) {
+              // Interior kernel row without groups: for each pixel the taps
+              // s = 0..kw-1 and their channels are one contiguous run of
+              // kw * cin_g inputs, as are the packed weights, so the row is one
+              // loop in the reference's order (s, then ci) with no per-tap
+              // pointer set-up (which dominates when cin_g is 3).
+              const Elem* row = src + (static_cast<size_t>(ih) * g.in_w + iw0) * g.in_c;
+              const size_t step = static_cast<size_t>(g.sw) * g.in_c;
+              const float* w = p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * g.cout_g + j0;
+              const int run = g.kw * g.cin_g;
+              for (int kk = 0; kk < run; ++kk) {
+                Reg wv[NB];
+                for (int b = 0; b < NB; ++b)
+                  wv[b] = V::load(w + static_cast<size_t>(kk) * g.cout_g + b * V::kLanes,
+                                  g.cout_g - j0 - b * V::kLanes);
+                for (int i = 0; i < MR; ++i) {
+                  float xs;
+                  if constexpr (kCodes) {
+                    xs = static_cast<float>(row[i * step + kk]) * in_scale;
+                  } else {
+                    xs = row[i * step + kk];
+                  }
+                  const Reg x = V::set1(xs);
+                  for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
+                }
+              }
+              continue;
+            }
             for (int s = 0; s < g.kw; ++s) {
               const Elem* px[MR];
               tap_pixels<MR>(g, src, ih, ow0, s, static_cast<size_t>(grp) * g.cin_g, zeros.data(),

@@ -126,6 +126,8 @@ struct PackedQConv {
   std::vector<int16_t> w16;
   std::vector<int8_t> w8;
   std::vector<uint8_t> zeros;  // a zero "pixel" for padding taps
+  std::vector<uint8_t> lut;    // variant specific: product tables
+  int lut_flush = 0;           // variant specific
 };
 
 struct QConvKernel {

@@ -1,5 +1,6 @@
 // conv2d and linear (a 1x1 conv on a 1x1 image): the writer's form, the
 // loader's validation and weight packing, and the run, in one place.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -278,18 +279,25 @@ void run_conv_like(const Node& nd, const RunArgs& a) {
     e0.res_stride = nd.res_stride;
     e0.res_pad = nd.res_pad;
   }
+  // Work items are runs of output rows: a whole image when one thread runs
+  // the layer (kernels set up per call, e.g. the table-lookup kernel's
+  // activation planes, then serve every row), else about four items per
+  // thread.
   const int rows = g.out_h;
+  const int threads = a.pool.threads();
+  const int per = threads == 1 ? rows : std::clamp(rows * a.batch / (4 * threads), 1, rows);
+  const int runs = (rows + per - 1) / per;
   const k::KernelSet& ks = *a.graph.kernels;
-  a.pool.parallel_for(a.batch * rows, [&](int item) {
-    const int b = item / rows, oh = item % rows;
+  a.pool.parallel_for(a.batch * runs, [&](int item) {
+    const int b = item / runs, oh0 = (item % runs) * per, oh1 = std::min(rows, oh0 + per);
     k::Epilogue e = e0;
     if (nd.has_residual) e.res = a.value(nd.inputs[1], b);
     const void* x = a.value(nd.inputs[0], b);
     void* y = a.value(nd.id, b);
     if (nd.integer_path) {
-      ks.qconv->run_rows(nd.qconv, static_cast<const uint8_t*>(x), e, y, oh, oh + 1);
+      ks.qconv->run_rows(nd.qconv, static_cast<const uint8_t*>(x), e, y, oh0, oh1);
     } else {
-      ks.fconv(nd.fconv, x, src.codes, src.scale, e, y, oh, oh + 1);
+      ks.fconv(nd.fconv, x, src.codes, src.scale, e, y, oh0, oh1);
     }
   });
 }
