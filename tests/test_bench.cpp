@@ -181,3 +181,107 @@ TEST(BenchTrainPeer, RealPeerRunsWithBothWidths) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("pactq vs peer at W4/Afp"), std::string::npos) << r.output;
 }
+
+// ---------------------------------------------------- `pactq bench run --peer`
+
+namespace {
+
+// .pqm files of resnet20 (a network the int8 peer builds) and lenet5 (one it
+// does not), untrained: the harness, not accuracy, is tested.
+class BenchRunPeer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = (fs::temp_directory_path() / "pactq_run_peer_XXXXXX").string();
+    dir_ = mkdtemp(pattern.data());
+    for (const std::string m : {"resnet20", "lenet5"}) {
+      const Cli t = pactq_cli("train --model " + m + " --dataset synthetic --max-steps 0 --out " +
+                              dir_ + "/" + m);
+      ASSERT_EQ(t.status, 0) << t.output;
+      const Cli e =
+          pactq_cli("export " + dir_ + "/" + m + "/last.pt -o " + dir_ + "/" + m + ".pqm");
+      ASSERT_EQ(e.status, 0) << e.output;
+    }
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  // A stand-in for Python serving the peer's protocol: records its arguments
+  // and each request, answers every `round B R` with fixed medians.
+  static std::string fake_int8_python(const std::string& body) {
+    const std::string path = dir_ + "/fake_int8_python.sh";
+    std::ofstream(path) << "#!/bin/sh\necho \"$@\" > '" << dir_ << "/args.txt'\n" << body;
+    fs::permissions(path, fs::perms::owner_all);
+    return path;
+  }
+  static inline std::string dir_;
+  const std::string quick =
+      " --rounds 2 --latency-reps 2 --batch-reps 1 --batch-size 4 --threads 1";
+};
+
+}  // namespace
+
+TEST_F(BenchRunPeer, RoundsAreInterleavedAndRatiosReported) {
+  const std::string py = fake_int8_python(
+      "echo '{\"model\": \"resnet20\", \"engine\": \"onednn\", \"torch\": \"fake\"}'\n"
+      "while read cmd b r; do echo \"$cmd $b $r\" >> '" +
+      dir_ +
+      "/rounds.txt'\n"
+      "echo \"{\\\"batch\\\": $b, \\\"fp32_s\\\": 0.04, \\\"int8_s\\\": 0.01}\"; done\n");
+  fs::remove(dir_ + "/rounds.txt");
+  const Cli r = pactq_cli("bench run " + dir_ + "/resnet20.pqm" + quick + " --peer --python " + py +
+                          " --peer-script " + dir_ + "/resnet20.pqm");
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The peer is started once, for the file's network, at our thread count.
+  EXPECT_EQ(read_text(dir_ + "/args.txt"),
+            dir_ + "/resnet20.pqm --model resnet20 --threads 1 --serve\n");
+  // One latency and one batch round per timed round plus the warm-up round.
+  EXPECT_EQ(read_text(dir_ + "/rounds.txt"),
+            "round 1 2\nround 4 1\nround 1 2\nround 4 1\nround 1 2\nround 4 1\n");
+  EXPECT_NE(r.output.find("PyTorch int8       400 img/s"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("runtime/int8 = "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PyTorch int8    10.000 ms"), std::string::npos) << r.output;
+}
+
+TEST_F(BenchRunPeer, RefusalsAndPeerFailuresAreOneLineNamingThePeer) {
+  const Cli lenet = pactq_cli("bench run " + dir_ + "/lenet5.pqm --peer" + quick);
+  EXPECT_NE(lenet.status, 0);
+  EXPECT_NE(lenet.output.find("--peer: the int8 peer builds resnet20"), std::string::npos)
+      << lenet.output;
+  EXPECT_NE(lenet.output.find("lenet5"), std::string::npos) << lenet.output;
+  EXPECT_EQ(std::count(lenet.output.begin(), lenet.output.end(), '\n'), 1) << lenet.output;
+
+  const Cli missing = pactq_cli("bench run " + dir_ + "/resnet20.pqm --peer --peer-script " + dir_ +
+                                "/none.py" + quick);
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.output.find("--peer-script: " + dir_ + "/none.py not found"), std::string::npos)
+      << missing.output;
+
+  const std::string garbage = fake_int8_python("echo 'Traceback: no torch here'\n");
+  const Cli g = pactq_cli("bench run " + dir_ + "/resnet20.pqm --peer --python " + garbage +
+                          " --peer-script " + dir_ + "/resnet20.pqm" + quick);
+  EXPECT_NE(g.status, 0);
+  EXPECT_NE(g.output.find("--peer: expected a JSON line from the peer, got: Traceback"),
+            std::string::npos)
+      << g.output;
+
+  const std::string dies = fake_int8_python("echo 'ImportError: torch' >&2\nexit 3\n");
+  const Cli d = pactq_cli("bench run " + dir_ + "/resnet20.pqm --peer --python " + dies +
+                          " --peer-script " + dir_ + "/resnet20.pqm" + quick);
+  EXPECT_NE(d.status, 0);
+  EXPECT_NE(d.output.find("it ended before answering (exit status 3); its stderr: ImportError"),
+            std::string::npos)
+      << d.output;
+  EXPECT_EQ(d.output.find("bench run:"), std::string::npos) << "timed before failing";
+}
+
+// The real int8 peer once (~10 s: torch start-up, FX quantization): it
+// answers our protocol and its numbers reach the table.
+TEST_F(BenchRunPeer, RealInt8PeerRuns) {
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 has no torch";
+  }
+  const Cli r =
+      pactq_cli("bench run " + dir_ + "/resnet20.pqm --peer --no-peer-accuracy" + quick, "/");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("int8 peer: PyTorch"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("runtime/int8 = "), std::string::npos) << r.output;
+}

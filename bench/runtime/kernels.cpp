@@ -89,15 +89,12 @@ k::FConvRowsFn fconv_of(Isa isa) {
 void BM_QConvAvx2(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx2));
 }
-// The AVX2 table-lookup modes forced on every shape at W2/A2 (the AVX2 kernel
-// picks one per layer; W4/A4 above is the multiply-based reference).
+// The AVX2 table-lookup mode forced on every shape at W2/A2 (the AVX2 kernel
+// takes it only on layers of >= 64 channels; W4/A4 above is the
+// multiply-based mode the others get).
 const k::QConvKernel kLutIndexByActivations{"lut", k::lut_pack, k::lut_run_rows};
-const k::QConvKernel kLutPixelLanes{"lut-pixels", k::lut_pixels_pack, k::lut_pixels_run_rows};
 void BM_QConvAvx2Lut(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx2) ? &kLutIndexByActivations : nullptr);
-}
-void BM_QConvAvx2LutPixels(benchmark::State& s) {
-  run_qconv(s, qconv_of(Isa::kAvx2) ? &kLutPixelLanes : nullptr);
 }
 void BM_QConvAvx512Vnni(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx512Vnni));
@@ -338,7 +335,6 @@ void w2a2_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_QConvAvx2)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAvx2Lut)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_QConvAvx2LutPixels)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAvx512Vnni)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvRef)->Args({0, 4})->Args({4, 4})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_FConvAvx2)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();

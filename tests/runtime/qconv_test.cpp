@@ -331,14 +331,13 @@ TEST_P(QConvIsa, LongKForcesInt16Flushes) {
 }
 
 TEST_P(QConvIsa, LowBitTableLookupPath) {
-  // AVX2 computes 1-2 bit weights with 1-3 bit activations (even channel count
-  // per group) by table lookup: byte accumulators flushed to uint16 every
-  // 255 / (2 n_w a_max) channel pairs, uint16 flushed to int32 when
-  // K n_w a_max > 65535. Worst-case codes with K past the uint16 limit (3x3
-  // and 1x1), then random codes with groups, stride 2, residuals and a partial
-  // 16-channel block.
+  // AVX2 computes 1-2 bit weights with 1-2 bit activations (>= 64 input and
+  // >= 32 output channels per group, an even count) by table lookup: byte accumulators flushed to
+  // uint16 every 255 / (2 n_w a_max) channel pairs, uint16 flushed to int32 when K n_w a_max >
+  // 65535. Worst-case codes with K past the uint16 limit (3x3 and 1x1), then random codes with
+  // groups, stride 2, residuals and a partial 16-channel block.
   for (int wbits = 1; wbits <= 2; ++wbits)
-    for (int abits = 1; abits <= 3; ++abits) {
+    for (int abits = 1; abits <= 2; ++abits) {
       const int n_w = (1 << wbits) - 1, a_max = (1 << abits) - 1;
       const int k_min = 65535 / (n_w * a_max) + 1;  // K where uint16 overflows once
       for (int k : {3, 1}) {
@@ -349,7 +348,7 @@ TEST_P(QConvIsa, LowBitTableLookupPath) {
         cc.kh = cc.kw = k;
         cc.ph = cc.pw = k / 2;
         cc.in_c = 2 * ((2 * k_min / (k * k) + 1) / 2 + 1);  // even, K about twice k_min
-        cc.out_c = 24;
+        cc.out_c = 40;  // two 16-channel blocks (NB = 2) and a partial one
         cc.h = k == 3 ? 3 : 1;
         cc.w = k == 3 ? 6 : 5;
         cc.out = OutputSpec::Float();
@@ -364,7 +363,7 @@ TEST_P(QConvIsa, LowBitTableLookupPath) {
           cc.wbits = wbits;
           cc.abits = abits;
           cc.groups = groups;
-          cc.in_c = 36 * groups;
+          cc.in_c = 66 * groups;
           cc.out_c = 40 * groups;
           cc.h = 7;
           cc.w = 11;
@@ -372,51 +371,7 @@ TEST_P(QConvIsa, LowBitTableLookupPath) {
           cc.residual = stride == 1;
           cc.seed = seed++;
           cc.out = OutputSpec::Codes(abits, 2.f);
-          check(cc);
-          if (HasFatalFailure()) return;
-        }
-    }
-}
-
-TEST_P(QConvIsa, LowBitPixelLanesPath) {
-  // The transposed table lookup (AVX2 mode 4: 1-2 bit weights and
-  // activations, no groups, rows of >= 8 outputs): worst-case codes with K
-  // just under the uint16 limit (byte sums widened many times), random codes
-  // with strides 1 and 2 (column phases), kernels 1, 3 and 5, rows of several
-  // 16-pixel blocks plus a partial one, partial 4-channel and 8-channel blocks,
-  // residuals, codes and float outputs.
-  for (int wbits = 1; wbits <= 2; ++wbits)
-    for (int abits = 1; abits <= 2; ++abits) {
-      const int n_w = (1 << wbits) - 1, a_max = (1 << abits) - 1;
-      ConvCase w;
-      w.worst_case = true;
-      w.wbits = wbits;
-      w.abits = abits;
-      w.in_c = std::min(2 * (65535 / (9 * n_w * a_max) / 2), 120);  // even, K n_w a_max <= 65535
-      w.out_c = 20;
-      w.h = 4;
-      w.w = 19;
-      w.out = OutputSpec::Float();
-      if (GetParam() == "avx2") expect_mode(w, k::kQConvModeLutPixels);
-      check(w);
-      if (HasFatalFailure()) return;
-      uint32_t seed = 900 + 10 * wbits + abits;
-      for (int kk : {1, 3, 5})
-        for (int stride : {1, 2}) {
-          ConvCase cc;
-          cc.wbits = wbits;
-          cc.abits = abits;
-          cc.kh = cc.kw = kk;
-          cc.ph = cc.pw = kk / 2;
-          cc.sh = cc.sw = stride;
-          cc.in_c = kk == 1 ? 64 : 18;
-          cc.out_c = stride == 1 ? 13 : 32;
-          cc.h = 5;
-          cc.w = stride == 1 ? 37 : 53;  // 32-lane blocks with a partial one (16 lanes: the case above)
-          cc.residual = stride == 1 && kk == 3;
-          cc.seed = seed++;
-          cc.out = kk == 5 ? OutputSpec::Float() : OutputSpec::Codes(abits, 2.f);
-          if (GetParam() == "avx2") expect_mode(cc, k::kQConvModeLutPixels);
+          if (GetParam() == "avx2") expect_mode(cc, k::kQConvModeLut);
           check(cc);
           if (HasFatalFailure()) return;
         }
@@ -560,8 +515,10 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
   struct S {
     int cin, cout, k, s, p, h, w, groups;
   };
-  const S shapes[] = {{3, 64, 7, 2, 3, 29, 31, 1}, {3, 96, 11, 4, 2, 47, 47, 1},
-                      {3, 16, 3, 1, 1, 20, 21, 1}, {4, 12, 5, 1, 2, 13, 18, 2}};
+  const S shapes[] = {{3, 64, 7, 2, 3, 29, 31, 1},
+                      {3, 96, 11, 4, 2, 47, 47, 1},
+                      {3, 16, 3, 1, 1, 20, 21, 1},
+                      {4, 12, 5, 1, 2, 13, 18, 2}};
   int it = 0;
   for (const S& sh : shapes)
     for (bool codes_in : {false, true}) {
@@ -578,8 +535,8 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
       g.in_w = sh.w;
       g.out_h = (g.in_h + 2 * g.ph - g.kh) / g.sh + 1;
       g.out_w = (g.in_w + 2 * g.pw - g.kw) / g.sw + 1;
-      const auto w = test::random_floats(rng, static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw,
-                                         -1.f, 1.f);
+      const auto w =
+          test::random_floats(rng, static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw, -1.f, 1.f);
       k::PackedFConv p;
       k::fconv_pack(g, w.data(), &p);
       const size_t n_in = static_cast<size_t>(g.in_h) * g.in_w * g.in_c;

@@ -92,9 +92,8 @@ std::string latency(const Series& x) {
 class Int8Peer {
  public:
   Int8Peer(const std::string& python, const std::string& script, const std::string& model,
-           int threads)
-      : proc_({python, script, "--model", model, "--threads", std::to_string(threads), "--serve"},
-              "--peer (" + script + ")") {
+           int threads, bool accuracy)
+      : proc_(command(python, script, model, threads, accuracy), "--peer (" + script + ")") {
     info_ = parse(proc_.read_line());
   }
   const nlohmann::json& info() const { return info_; }
@@ -107,6 +106,13 @@ class Int8Peer {
   }
 
  private:
+  static std::vector<std::string> command(const std::string& python, const std::string& script,
+                                          const std::string& model, int threads, bool accuracy) {
+    std::vector<std::string> c = {
+        python, script, "--model", model, "--threads", std::to_string(threads), "--serve"};
+    if (!accuracy) c.push_back("--no-accuracy");
+    return c;
+  }
   static nlohmann::json parse(const std::string& line) {
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
@@ -130,6 +136,7 @@ void add_bench_run(CLI::App& bench) {
     int latency_reps = 50;
     int batch_reps = 3;
     bool peer = false;
+    bool peer_accuracy = true;
     std::string peer_script;  // empty: default_int8_peer()
     std::string python = "/usr/bin/python3";
   };
@@ -158,6 +165,8 @@ void add_bench_run(CLI::App& bench) {
                 "and alexnet_bn at 224x224 (random weights)");
   cmd->add_option("--peer-script", a->peer_script,
                   "the int8 peer (default: bench/peers/py_int8_peer.py of the source tree)");
+  cmd->add_flag("!--no-peer-accuracy", a->peer_accuracy,
+                "skip the peer's resnet20 test-set accuracy (a faster start)");
   cmd->add_option("--python", a->python, "Python with torch for the peer")->capture_default_str();
   cmd->callback([a] {
     rt::Model runtime = rt::Model::load(a->model_path);
@@ -170,14 +179,15 @@ void add_bench_run(CLI::App& bench) {
       for (const PeerNet& n : kPeerNets)
         if (runtime.model_name() == n.name) net = &n;
       if (net == nullptr) {
-        throw std::invalid_argument("--peer: the int8 peer builds resnet20, preact_resnet18 and "
-                                    "alexnet_bn, not " +
-                                    runtime.model_name());
+        throw std::invalid_argument(
+            "--peer: the int8 peer builds resnet20, preact_resnet18 and "
+            "alexnet_bn, not " +
+            runtime.model_name());
       }
       if (c != 3 || h != net->size || w != net->size) {
-        throw std::invalid_argument(fmt::format(
-            "--peer: the int8 peer builds {} for 3x{}x{} images; {} takes {}x{}x{}", net->name,
-            net->size, net->size, a->model_path, c, h, w));
+        throw std::invalid_argument(
+            fmt::format("--peer: the int8 peer builds {} for 3x{}x{} images; {} takes {}x{}x{}",
+                        net->name, net->size, net->size, a->model_path, c, h, w));
       }
       std::string script = a->peer_script.empty() ? default_int8_peer() : a->peer_script;
       if (script.empty()) {
@@ -187,7 +197,8 @@ void add_bench_run(CLI::App& bench) {
       if (!fs::is_regular_file(script)) {
         throw std::invalid_argument("--peer-script: " + script + " not found");
       }
-      peer = std::make_unique<Int8Peer>(a->python, script, runtime.model_name(), threads);
+      peer = std::make_unique<Int8Peer>(a->python, script, runtime.model_name(), threads,
+                                        a->peer_accuracy);
     }
     runtime.set_threads(threads);
     // The same architecture in LibTorch at fp32 (weights do not change speed).

@@ -20,8 +20,8 @@
 //    int8; 8-bit activations with >= 7-bit weights would saturate the pair).
 //    Activations zero-extended to int16 pairs, weights int16, vpmaddwd ->
 //    int32 directly.
-//  mode 3 (table lookup, qconv_lut_avx2.cpp): 1-2 bit weights with 1-3 bit
-//    activations and an even channel count per group; no multiplies at all.
+//  mode 3 (table lookup, qconv_lut_avx2.cpp): 1-2 bit weights with 1-2 bit
+//    activations on layers of >= 64 input channels; no multiplies at all.
 // The epilogue (scale, bias, residual, requant or activation) is fused and is
 // bit-identical to the scalar epilogue_store (mul then add, no FMA).
 #include <immintrin.h>
@@ -36,10 +36,6 @@ namespace {
 constexpr int kMR = 4;
 
 void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
-  if (lut_pixels_applicable(g, wbits, a_max)) {
-    lut_pixels_pack(g, codes, wbits, a_max, p);
-    return;
-  }
   if (lut_applicable(g, wbits, a_max)) {
     lut_pack(g, codes, wbits, a_max, p);
     return;
@@ -233,10 +229,6 @@ inline void row(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void
 
 void run_avx2(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
               int oh1) {
-  if (p.mode == kQConvModeLutPixels) {
-    lut_pixels_run_rows(p, in, e, out, oh0, oh1);
-    return;
-  }
   if (p.mode == kQConvModeLut) {
     lut_run_rows(p, in, e, out, oh0, oh1);
     return;

@@ -1,4 +1,4 @@
-// AVX2 table-lookup conv for 1-2 bit weights and 1-3 bit activations: the
+// AVX2 table-lookup conv for 1-2 bit weights and 1-2 bit activations: the
 // products come from pshufb, not from a multiplier.
 //
 // acc = sum (2q - n_w) a = 2 S - n_w sum(a), with S = sum q a over the
@@ -76,17 +76,16 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
   alignas(32) int32_t acc32[MR][NB][16] = {};
   for (int i = 0; i < MR; ++i)
     for (int b = 0; b < NB; ++b) acc8[i][b] = lo16[i][b] = hi16[i][b] = zero;
-  const int u8_steps = p.i16_steps;  // pairs per byte accumulation
+  const int u8_steps = p.i16_steps;    // pairs per byte accumulation
   const int u16_widens = p.lut_flush;  // byte flushes per uint16 flush (0: never)
   int cnt = 0, widens = 0;
   auto flush16 = [&] {
     for (int i = 0; i < MR; ++i)
       for (int b = 0; b < NB; ++b) {
         int32_t* a = acc32[i][b];
-        const __m128i parts[4] = {_mm_cvtepu16_epi32(lo16[i][b]),
-                                  _mm_cvtepu16_epi32(_mm_srli_si128(lo16[i][b], 8)),
-                                  _mm_cvtepu16_epi32(hi16[i][b]),
-                                  _mm_cvtepu16_epi32(_mm_srli_si128(hi16[i][b], 8))};
+        const __m128i parts[4] = {
+            _mm_cvtepu16_epi32(lo16[i][b]), _mm_cvtepu16_epi32(_mm_srli_si128(lo16[i][b], 8)),
+            _mm_cvtepu16_epi32(hi16[i][b]), _mm_cvtepu16_epi32(_mm_srli_si128(hi16[i][b], 8))};
         for (int k = 0; k < 4; ++k) {
           __m128i* d = reinterpret_cast<__m128i*>(a + 4 * k);
           _mm_store_si128(d, _mm_add_epi32(_mm_load_si128(d), parts[k]));
@@ -147,8 +146,7 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
       // acc = 2 S - n_w sum(a), exact in int32.
       const __m256i corr = _mm256_set1_epi32(p.n_w * asum[i]);
       for (int h = 0; h < 2; ++h) {
-        const __m256i sv =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(acc32[i][b] + 8 * h));
+        const __m256i sv = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc32[i][b] + 8 * h));
         const __m256i acc = _mm256_sub_epi32(_mm256_add_epi32(sv, sv), corr);
         const int v = valid - 8 * h;
         if (v >= 8) {
@@ -194,207 +192,18 @@ inline void pixels(const PackedQConv& p, const uint8_t* in, const Epilogue& e, v
   if (ob < nb) block<MR, 1>(p, in, e, out, grp, ob, oh, ow0, asum);
 }
 
-// ------------------------------------------------ pixels as lanes (mode 4)
-// The transposed orientation, for layers with many pixels and few channels:
-// the weights make the tables and the activations the indices. For an output
-// channel o, a tap and a channel pair, W[m] = q0 (m & a_max) + q1 (m >> b),
-// m = a0 | a1 << b (b = activation bits <= 2, so m fits pshufb's 4-bit index);
-// one pshufb of W by 16 consecutive output pixels' activation-pair indices
-// gives those 16 pixels' partial sums for o. The indices come from planes
-// built once per call from the NHWC input (per input row, per pair, per
-// column phase modulo the stride, so that 16 outputs' inputs of one tap are
-// 16 consecutive bytes; padding columns and rows are 0, whose table entry is 0),
-// so the inner loop is a table load, a pshufb and a byte add: no scalar work.
-// Tables take 16 bytes per (channel, tap, pair), so this mode is for layers
-// whose tables stay small (ResNet20's: at most 288 KiB).
-
-constexpr int kPx = 32;  // output pixels per block, at most (the lanes of a ymm)
-constexpr int kNO = 4;   // output channels per block
-
-struct PlaneGeom {
-  int cp, tlen, rows, ih_lo;
-  size_t row_bytes;  // one input row: [pair][phase][tlen]
-};
-
-PlaneGeom plane_geom(const ConvGeom& g, int oh0, int oh1) {
-  PlaneGeom pg;
-  pg.cp = g.cin_g / 2;
-  pg.tlen = std::max(g.out_w + kPx + (g.kw - 1) / g.sw + 1, (g.in_w + g.pw) / g.sw + 1);
-  pg.ih_lo = oh0 * g.sh - g.ph;
-  pg.rows = (oh1 - 1) * g.sh - g.ph + g.kh - pg.ih_lo;
-  pg.row_bytes = static_cast<size_t>(pg.cp) * g.sw * pg.tlen;
-  return pg;
-}
-
-// Activation-pair indices of the input rows that output rows [oh0, oh1) read.
-// Also each input pixel's sum of codes, in the same [row][phase][tlen] order
-// (uint16: at most cin_g a_max), for sum(a) over 16 outputs' receptive fields.
-void build_planes(const PackedQConv& p, const uint8_t* in, const PlaneGeom& pg,
-                  std::vector<uint8_t>& planes, std::vector<uint16_t>& sums) {
-  const ConvGeom& g = p.g;
-  planes.assign(pg.row_bytes * pg.rows + 64, 0);
-  const size_t sum_row = static_cast<size_t>(g.sw) * pg.tlen;
-  sums.assign(sum_row * pg.rows + 16, 0);
-  const int b = p.a_max == 1 ? 1 : 2;
-  const uint8_t am = static_cast<uint8_t>(p.a_max);
-  const size_t jstride = static_cast<size_t>(g.sw) * pg.tlen;
-  const int r0 = std::max(0, pg.ih_lo), r1 = std::min(g.in_h, pg.ih_lo + pg.rows);
-  for (int ih = r0; ih < r1; ++ih) {
-    uint8_t* row = planes.data() + pg.row_bytes * (ih - pg.ih_lo);
-    for (int iw = 0; iw < g.in_w; ++iw) {
-      const int c = iw + g.pw;
-      const size_t col = static_cast<size_t>(c % g.sw) * pg.tlen + c / g.sw;
-      uint8_t* dst = row + col;
-      const uint8_t* px = in + (static_cast<size_t>(ih) * g.in_w + iw) * g.in_c;
-      sums[sum_row * (ih - pg.ih_lo) + col] = static_cast<uint16_t>(pixel_sum(px, g.cin_g));
-      for (int j = 0; j < pg.cp; ++j)
-        dst[j * jstride] = static_cast<uint8_t>((px[2 * j] & am) | ((px[2 * j + 1] & am) << b));
-    }
-  }
-}
-
-// Byte vectors of PX lanes: 16 (xmm) or 32 (ymm: the same table broadcast to
-// both halves, 32 consecutive outputs as indices).
-template <int PX>
-struct Lanes;
-template <>
-struct Lanes<16> {
-  using V = __m128i;
-  static V zero() { return _mm_setzero_si128(); }
-  static V load(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const V*>(p)); }
-  static V table(const int8_t* p) { return _mm_loadu_si128(reinterpret_cast<const V*>(p)); }
-  static V lookup(V t, V i) { return _mm_shuffle_epi8(t, i); }
-  static V add8(V a, V b) { return _mm_add_epi8(a, b); }
-  static V add16(V a, V b) { return _mm_add_epi16(a, b); }
-  static V lo(V a) { return _mm_unpacklo_epi8(a, _mm_setzero_si128()); }
-  static V hi(V a) { return _mm_unpackhi_epi8(a, _mm_setzero_si128()); }
-  // lo/hi hold lanes 0-7 and 8-15 as uint16.
-  static void store16(V lo, V hi, uint16_t* out) {
-    _mm_storeu_si128(reinterpret_cast<V*>(out), lo);
-    _mm_storeu_si128(reinterpret_cast<V*>(out + 8), hi);
-  }
-};
-template <>
-struct Lanes<32> {
-  using V = __m256i;
-  static V zero() { return _mm256_setzero_si256(); }
-  static V load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const V*>(p)); }
-  static V table(const int8_t* p) {
-    return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static V lookup(V t, V i) { return _mm256_shuffle_epi8(t, i); }
-  static V add8(V a, V b) { return _mm256_add_epi8(a, b); }
-  static V add16(V a, V b) { return _mm256_add_epi16(a, b); }
-  static V lo(V a) { return _mm256_unpacklo_epi8(a, _mm256_setzero_si256()); }
-  static V hi(V a) { return _mm256_unpackhi_epi8(a, _mm256_setzero_si256()); }
-  // Unpacking works per 128-bit half: lo = lanes 0-7 | 16-23, hi = 8-15 | 24-31.
-  static void store16(V lo, V hi, uint16_t* out) {
-    _mm256_storeu_si256(reinterpret_cast<V*>(out), _mm256_permute2x128_si256(lo, hi, 0x20));
-    _mm256_storeu_si256(reinterpret_cast<V*>(out + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
-  }
-};
-
-template <int PX>
-void pixels_rows(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-                 int oh1) {
-  using L = Lanes<PX>;
-  using V = typename L::V;
-  const ConvGeom& g = p.g;
-  const PlaneGeom pg = plane_geom(g, oh0, oh1);
-  thread_local std::vector<uint8_t> planes;
-  thread_local std::vector<uint16_t> sums;
-  thread_local std::vector<int32_t> tile;
-  build_planes(p, in, pg, planes, sums);
-  const size_t sum_row = static_cast<size_t>(g.sw) * pg.tlen;
-  const int nob = (g.cout_g + kNO - 1) / kNO;
-  const int cpad = nob * kNO;
-  tile.resize(static_cast<size_t>(PX) * cpad);
-  const size_t jstride = static_cast<size_t>(g.sw) * pg.tlen;
-  const size_t tab_per_ob = static_cast<size_t>(g.kh) * g.kw * pg.cp * kNO * 16;
-  const int u8_steps = p.i16_steps;
-  // Each tap column's offset in a plane row: its phase's segment, then s / sw.
-  std::vector<size_t> tap_col(g.kw);
-  for (int s = 0; s < g.kw; ++s)
-    tap_col[s] = static_cast<size_t>(s % g.sw) * pg.tlen + static_cast<size_t>(s / g.sw);
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int ow0 = 0; ow0 < g.out_w; ow0 += PX) {
-      const int npx = std::min(PX, g.out_w - ow0);
-      // sum(a) of the outputs: one 16-lane load per tap and 16 outputs from the
-      // sums plane (uint16: at most K a_max <= 65535 / n_w).
-      alignas(32) uint16_t asum[PX];
-      for (int h = 0; h < PX; h += 16) {
-        __m256i as = _mm256_setzero_si256();
-        for (int r = 0; r < g.kh; ++r) {
-          const uint16_t* srow =
-              sums.data() + sum_row * (oh * g.sh - g.ph + r - pg.ih_lo) + ow0 + h;
-          for (int s = 0; s < g.kw; ++s)
-            as = _mm256_add_epi16(
-                as, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(srow + tap_col[s])));
-        }
-        _mm256_store_si256(reinterpret_cast<__m256i*>(asum + h), as);
-      }
-      for (int ob = 0; ob < nob; ++ob) {
-        const int8_t* tab = p.w8.data() + ob * tab_per_ob;
-        V acc8[kNO], lo16[kNO], hi16[kNO];
-        for (int o = 0; o < kNO; ++o) acc8[o] = lo16[o] = hi16[o] = L::zero();
-        int cnt = 0;
-        for (int r = 0; r < g.kh; ++r) {
-          const uint8_t* row =
-              planes.data() + pg.row_bytes * (oh * g.sh - g.ph + r - pg.ih_lo) + ow0;
-          for (int s = 0; s < g.kw; ++s) {
-            const uint8_t* ip = row + tap_col[s];
-            for (int j = 0; j < pg.cp; ++j, ip += jstride) {
-              const V idx = L::load(ip);
-              for (int o = 0; o < kNO; ++o)
-                acc8[o] = L::add8(acc8[o], L::lookup(L::table(tab + 16 * o), idx));
-              tab += kNO * 16;
-              if (++cnt == u8_steps) {
-                for (int o = 0; o < kNO; ++o) {
-                  lo16[o] = L::add16(lo16[o], L::lo(acc8[o]));
-                  hi16[o] = L::add16(hi16[o], L::hi(acc8[o]));
-                  acc8[o] = L::zero();
-                }
-                cnt = 0;
-              }
-            }
-          }
-        }
-        for (int o = 0; o < kNO; ++o) {
-          lo16[o] = L::add16(lo16[o], L::lo(acc8[o]));
-          hi16[o] = L::add16(hi16[o], L::hi(acc8[o]));
-          alignas(32) uint16_t s16[PX];
-          L::store16(lo16[o], hi16[o], s16);
-          for (int i = 0; i < npx; ++i) tile[static_cast<size_t>(i) * cpad + ob * kNO + o] = s16[i];
-        }
-      }
-      for (int i = 0; i < npx; ++i) {
-        const int ow = ow0 + i;
-        const size_t idx0 = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c;
-        const __m256i corr = _mm256_set1_epi32(p.n_w * asum[i]);
-        const int32_t* sv = tile.data() + static_cast<size_t>(i) * cpad;
-        for (int c0 = 0; c0 < g.cout_g; c0 += 8) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sv + c0));
-          const __m256i acc = _mm256_sub_epi32(_mm256_add_epi32(v, v), corr);
-          if (c0 + 8 <= g.cout_g) {
-            epilogue8(e, _mm256_cvtepi32_ps(acc), oh, ow, c0, out, idx0 + c0);
-          } else {
-            alignas(32) int32_t tmp[8];
-            _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc);
-            for (int k = 0; c0 + k < g.cout_g; ++k)
-              epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + k, out, idx0 + c0 + k);
-          }
-        }
-      }
-    }
-}
-
 }  // namespace
 
 bool lut_applicable(const ConvGeom& g, int wbits, int a_max) {
   // Pairs of channels never straddle a group; the table index needs a_max to
-  // be a bit mask (codes are 0..2^bits - 1).
-  return wbits >= 1 && wbits <= 2 && a_max >= 1 && a_max <= 7 && (a_max & (a_max + 1)) == 0 &&
-         g.cin_g % 2 == 0;
+  // be a bit mask (codes are 0..2^bits - 1). Where it is used: measured on
+  // Zen 1 against the multiply-based modes (docs/benchmarks.md), the lookup
+  // wins once each table load feeds two 16-channel blocks and the tap is
+  // long (8x8x64 -> 64 at W2/A2: 1.2x the W4/A4 multiply kernel); on
+  // ResNet20's 16- and 32-channel layers it lost (0.5-1.0x), as did its
+  // transposed form (weights as tables, pixels as lanes: 0.6-1.0x).
+  return wbits >= 1 && wbits <= 2 && a_max >= 1 && a_max <= 3 && (a_max & (a_max + 1)) == 0 &&
+         g.cin_g % 2 == 0 && g.cin_g >= 64 && g.cout_g >= 32;
 }
 
 void lut_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
@@ -433,57 +242,6 @@ void lut_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pac
   p->mode = kQConvModeLut;
   p->lut_flush = s_max <= 65535 ? 0 : std::max(1, 65535 / (p->i16_steps * pm));
   p->zeros.assign(static_cast<size_t>(g.cin_g) + 64, 0);
-}
-
-bool lut_pixels_applicable(const ConvGeom& g, int wbits, int a_max) {
-  if (wbits < 1 || wbits > 2 || (a_max != 1 && a_max != 3) || g.groups != 1 || g.cin_g % 2 != 0 ||
-      g.out_w < kPx / 2) {
-    return false;
-  }
-  const size_t taps = static_cast<size_t>(g.kh) * g.kw;
-  const size_t table_bytes = ((g.cout_g + kNO - 1) / kNO) * kNO * taps * (g.cin_g / 2) * 16;
-  const long s_max = static_cast<long>(taps) * g.cin_g * format::max_code(wbits) * a_max;
-  return table_bytes <= (512u << 10) && s_max <= 65535;
-}
-
-void lut_pixels_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max,
-                     PackedQConv* p) {
-  p->g = g;
-  p->wbits = wbits;
-  p->n_w = format::max_code(wbits);
-  p->a_max = a_max;
-  p->mode = kQConvModeLutPixels;
-  const int cp = g.cin_g / 2;
-  p->cq = cp;
-  const int taps = g.kh * g.kw;
-  const int nob = (g.cout_g + kNO - 1) / kNO;
-  const int b = a_max == 1 ? 1 : 2;
-  p->w8.assign(static_cast<size_t>(nob) * taps * cp * kNO * 16, 0);
-  p->w16.clear();
-  p->lut.clear();
-  p->lut_flush = 0;
-  for (int oc = 0; oc < g.cout_g; ++oc)
-    for (int t = 0; t < taps; ++t)
-      for (int j = 0; j < cp; ++j) {
-        const int q0 = codes[(static_cast<size_t>(oc) * g.cin_g + 2 * j) * taps + t];
-        const int q1 = codes[(static_cast<size_t>(oc) * g.cin_g + 2 * j + 1) * taps + t];
-        int8_t* w = p->w8.data() +
-                    ((((static_cast<size_t>(oc / kNO) * taps + t) * cp + j) * kNO + oc % kNO) * 16);
-        for (int m = 0; m < 16; ++m)
-          w[m] = static_cast<int8_t>(q0 * (m & a_max) + q1 * ((m >> b) & a_max));
-      }
-  p->i16_steps = std::max(1, 255 / pair_max(p->n_w, a_max));
-  p->zeros.clear();
-}
-
-void lut_pixels_run_rows(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out,
-                         int oh0, int oh1) {
-  // 32 lanes when rows are long enough to fill most of them.
-  if (p.g.out_w >= 24) {
-    pixels_rows<32>(p, in, e, out, oh0, oh1);
-  } else {
-    pixels_rows<16>(p, in, e, out, oh0, oh1);
-  }
 }
 
 void lut_run_rows(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
