@@ -285,3 +285,26 @@ TEST_F(BenchRunPeer, RealInt8PeerRuns) {
   EXPECT_NE(r.output.find("int8 peer: PyTorch"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("runtime/int8 = "), std::string::npos) << r.output;
 }
+
+// The ImageNet-size rows in smoke mode: random-weight PreAct-ResNet18 and
+// AlexNet-BN at 224x224 export, run and meet the real int8 peer (~40 s).
+TEST_F(BenchRunPeer, ImageNetSizeNetworksRunAgainstTheRealPeer) {
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 has no torch";
+  }
+  for (const std::string m : {"preact_resnet18", "alexnet_bn"}) {
+    const Cli t =
+        pactq_cli("train --model " + m +
+                  " --dataset synthetic --max-steps 0 --wbits 4 --abits 4 --out " + dir_ + "/" + m);
+    ASSERT_EQ(t.status, 0) << t.output;
+    const Cli e = pactq_cli("export " + dir_ + "/" + m + "/last.pt -o " + dir_ + "/" + m + ".pqm");
+    ASSERT_EQ(e.status, 0) << e.output;
+    const Cli r =
+        pactq_cli("bench run " + dir_ + "/" + m +
+                  ".pqm --peer --rounds 1 --latency-reps 1 --batch-reps 1 --batch-size 2");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("(" + m + ")"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("runtime/int8 = "), std::string::npos) << r.output;
+  }
+}
