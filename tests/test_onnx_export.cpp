@@ -43,6 +43,7 @@
 #include "pactq/nn/precision_policy.h"
 #include "pactq/runtime/model.h"
 #include "pactq/runtime/quant_format.h"
+#include "pactq/train/checkpoint.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/trainer.h"
 
@@ -205,7 +206,8 @@ struct Agreement {
   double max_logit_diff = 0;          // max |logit_ort - logit_pqm|
   double max_bound = 0;               // the largest per-logit tolerance that applied
   double worst_ratio = 0;             // max |diff| / tolerance (must stay <= 1)
-  int64_t images_with_code_diff = 0;  // output layer's input differs at all
+  int64_t images_with_code_diff = 0;  // output layer's input differs beyond float rounding
+  int64_t images_rounding_only = 0;   // every logit within the rounding term alone
 };
 
 // The output layer of the plan as the .pqm computes it:
@@ -260,13 +262,16 @@ Agreement check_logits(const export_::ExportPlan& plan, const OrtRun& ort, const
   const double f = static_cast<double>(L.weight.size(1));
   const at::Tensor dg = (g_ort - g_pqm).abs();
   const at::Tensor g = at::maximum(g_ort.abs(), g_pqm.abs());
-  const at::Tensor bound =
-      s * at::matmul(dg, w.t()) + (2 * f + 8) * kU * (s * at::matmul(g, w.t()) + b);
+  const at::Tensor rounding = (2 * f + 8) * kU * (s * at::matmul(g, w.t()) + b);
+  const at::Tensor bound = s * at::matmul(dg, w.t()) + rounding;
   const at::Tensor diff = (ort.logits.to(at::kDouble) - pqm.logits.to(at::kDouble)).abs();
   a.max_logit_diff = diff.max().item<double>();
   a.max_bound = bound.max().item<double>();
   a.worst_ratio = (diff / bound).max().item<double>();
-  a.images_with_code_diff = dg.gt(0).any(1).sum().item<int64_t>();
+  // A code difference moves g by at least a code step over the pooled
+  // positions; float rounding of the pooling by ulps of g.
+  a.images_with_code_diff = dg.gt(1e-5 * (g.amax(1, true) + 1e-30)).any(1).sum().item<int64_t>();
+  a.images_rounding_only = diff.le(rounding).all(1).sum().item<int64_t>();
   a.pqm_agree = ort.logits.argmax(1).eq(pqm.logits.argmax(1)).sum().item<int64_t>();
   EXPECT_LE(a.worst_ratio, 1.0) << "ORT logits differ from the .pqm's by " << a.max_logit_diff
                                 << " beyond the derived tolerance";
@@ -491,6 +496,10 @@ void expect_qonnx_structure(const onnx::ModelProto& m, const std::string& quant_
     EXPECT_GE(bits, weight ? 3.f : 1.f) << n.name();
     EXPECT_LE(bits, weight ? 9.f : 8.f) << n.name();
     EXPECT_EQ(float_initializer(m, n.input(2)), 0.f) << n.name();
+    bool half_even = false;  // ROUND: numpy's round, half to even like pactq
+    for (const auto& a : n.attribute())
+      half_even |= a.name() == "rounding_mode" && a.s() == "ROUND";
+    EXPECT_TRUE(half_even) << n.name();
   }
   EXPECT_GT(quants, 0);
 }
@@ -580,6 +589,7 @@ Pixels test_pixels(train::TrainConfig c, int64_t limit) {
   c.limit_test = limit;
   c.batch_size = 500;
   auto loader = train::make_pixel_loader(c, false);
+  loader->start_epoch(0);
   std::vector<at::Tensor> x, y;
   while (auto b = loader->next()) {
     x.push_back(b->images);
@@ -646,15 +656,16 @@ void check_trained(const std::string& checkpoint, const std::string& dir, int64_
   const double top1_pqm = 100.0 * p.logits.argmax(1).eq(data.labels).sum().item<int64_t>() / n;
   EXPECT_GE(agreement, 99.5);
 
-  // (2) codes of every quantized node on the first images, and the first
-  // quantized node's pre-activation to place its differences.
+  // (2) codes of every quantized node on the first images, with each node's
+  // float pre-activation to place differences.
   const at::Tensor few = data.pixels.slice(0, 0, code_images);
-  const std::string pre = quant_input(qcdq, nodes.front());
   onnx::ModelProto all = qcdq;
-  std::vector<std::pair<std::string, int>> outs{{pre, onnx::TensorProto::FLOAT}};
-  std::vector<std::string> names{pre};
+  std::vector<std::pair<std::string, int>> outs;
+  std::vector<std::string> names;
   for (const auto& node : nodes) {
+    outs.push_back({quant_input(qcdq, node), onnx::TensorProto::FLOAT});
     outs.push_back({node + ".codes", onnx::TensorProto::UINT8});
+    names.push_back(outs[outs.size() - 2].first);
     names.push_back(node + ".codes");
   }
   add_outputs(all, outs);
@@ -663,28 +674,32 @@ void check_trained(const std::string& checkpoint, const std::string& dir, int64_
   ASSERT_TRUE(oc.ok);
   const PqmRun pc = run_pqm(pqm, few, nodes, {});
   const CodeMatch all_codes = compare_codes(nodes, oc, pc);
-  const CodeMatch first = compare_codes({nodes.front()}, oc, pc);
-  EXPECT_LE(first.max_step, 1) << "first quantized node";
-  // Its differences sit at rounding ties: t = y / step within float rounding of k + 1/2.
-  {
-    const std::vector<char>& yb = oc.outputs.at(pre);
+  // The first node (in order) whose codes differ has the same inputs on both
+  // sides: each of its differences must be one step, at a rounding tie
+  // (t = y / step within float rounding of k + 1/2).
+  std::string first_node = "none";
+  CodeMatch first;
+  for (const auto& node : nodes) {
+    first = compare_codes({node}, oc, pc);
+    if (first.matched == first.compared) continue;
+    first_node = node;
+    EXPECT_LE(first.max_step, 1) << node;
+    const std::vector<char>& yb = oc.outputs.at(quant_input(qcdq, node));
     at::Tensor y = at::empty({static_cast<int64_t>(yb.size() / 4)}, at::kFloat);
     std::memcpy(y.data_ptr<float>(), yb.data(), yb.size());
-    const float step = float_initializer(qcdq, nodes.front() + ".act_scale");
-    const at::Tensor t = y.to(at::kDouble) / step;
-    const at::Tensor mine = pc.codes.at(nodes.front()).reshape({-1}).to(at::kDouble);
-    const std::vector<char>& cb = oc.outputs.at(nodes.front() + ".codes");
+    const at::Tensor t = y.to(at::kDouble) / float_initializer(qcdq, node + ".act_scale");
+    const at::Tensor mine = pc.codes.at(node).reshape({-1}).to(at::kDouble);
+    const std::vector<char>& cb = oc.outputs.at(node + ".codes");
     at::Tensor theirs = at::empty({static_cast<int64_t>(cb.size())}, at::kByte);
     std::memcpy(theirs.data_ptr<uint8_t>(), cb.data(), cb.size());
-    const at::Tensor differ = theirs.to(at::kDouble).ne(mine);
-    if (differ.any().item<bool>()) {
-      const at::Tensor dist = ((t - t.floor()) - 0.5).abs().masked_select(differ);
-      // Two float32 evaluations of the same conv differ by a few ulps of its
-      // magnitude: far below 1e-3 of a step for these layers.
-      EXPECT_LT(dist.max().item<double>(), 1e-3) << "a code differs away from a rounding tie";
-    }
+    const at::Tensor dist =
+        ((t - t.floor()) - 0.5).abs().masked_select(theirs.to(at::kDouble).ne(mine));
+    // Two float32 evaluations of one layer differ by a few ulps of its
+    // terms: far below 1e-3 of a step.
+    EXPECT_LT(dist.max().item<double>(), 1e-3) << node << ": a code differs away from a tie";
+    break;
   }
-  EXPECT_GE(100.0 * all_codes.matched / all_codes.compared, 99.9) << all_codes.report;
+  EXPECT_GE(100.0 * all_codes.matched / all_codes.compared, 99.5) << all_codes.report;
   // The extra outputs do not change what ORT computes.
   EXPECT_TRUE(at::equal(oc.logits, ort.logits.slice(0, 0, code_images)))
       << "probe outputs changed the logits by "
@@ -693,14 +708,16 @@ void check_trained(const std::string& checkpoint, const std::string& dir, int64_
   std::printf(
       "[onnx %s] %lld images: ORT vs fake-quant prediction agreement %.2f%% (%lld/%lld), vs "
       ".pqm %.2f%%; top-1 ORT %.2f%%, .pqm %.2f%%; max |logit diff| vs .pqm %.3g (tolerance "
-      "per logit up to %.3g, worst ratio %.2f; %lld images with a differing output-layer "
-      "input)\n[onnx %s] codes on %lld images: %.5f%% of %lld equal (max step %d; first node "
-      "%s: %lld of %lld differ, max step %d)%s\n",
+      "per logit up to %.3g, worst ratio %.2f; %lld images within float rounding alone, %lld "
+      "with a code difference reaching the output layer)\n[onnx %s] codes on %lld images: %.5f%% "
+      "of %lld equal (max step %d; first node "
+      "with a difference %s: %lld of %lld differ, max step %d, at ties)%s\n",
       tag.c_str(), static_cast<long long>(n), agreement, static_cast<long long>(fq_agree),
       static_cast<long long>(n), 100.0 * a.pqm_agree / n, top1_ort, top1_pqm, a.max_logit_diff,
-      a.max_bound, a.worst_ratio, static_cast<long long>(a.images_with_code_diff), tag.c_str(),
+      a.max_bound, a.worst_ratio, static_cast<long long>(a.images_rounding_only),
+      static_cast<long long>(a.images_with_code_diff), tag.c_str(),
       static_cast<long long>(code_images), 100.0 * all_codes.matched / all_codes.compared,
-      static_cast<long long>(all_codes.compared), all_codes.max_step, nodes.front().c_str(),
+      static_cast<long long>(all_codes.compared), all_codes.max_step, first_node.c_str(),
       static_cast<long long>(first.compared - first.matched),
       static_cast<long long>(first.compared), first.max_step, all_codes.report.c_str());
 
@@ -876,34 +893,58 @@ TEST(OnnxRuntime, Lenet5W4A4AndW2A2OnFashionMnist) {
   fs::remove_all(dir);
 }
 
+// A realistic quantized ResNet20 in seconds: the pretrained float model,
+// MSE-calibrated alphas (pactq train --max-steps 0), then BatchNorm
+// statistics re-estimated on 512 training images for the quantized weights
+// (DoReFa changes each layer's output scale, so the float model's no longer
+// fit). Written as a checkpoint, the way pactq export reads models.
+std::string resnet20_checkpoint(const std::string& dir, const std::string& bits) {
+  train::TrainConfig c;
+  c.model = "resnet20";
+  c.dataset = "cifar10";
+  c.data_dir = kCifar;
+  c.train_files = {"data_batch_1.bin"};
+  c.wbits = c.abits = bits;
+  c.first_last = "fp";
+  c.init_from = kPretrained;
+  c.alpha_calibration = "mse";
+  c.calibration_batches = 2;
+  c.batch_size = 128;
+  c.max_steps = 0;
+  c.limit_train = 512;
+  c.limit_test = 100;
+  c.out = dir + "/w" + bits;
+  c.quiet = true;
+  c.threads = 2;
+  train::run_training(c);
+  export_::RebuiltModel r = export_::rebuild_from_checkpoint(c.out + "/last.pt");
+  for (const auto& m : r.model->modules()) {
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      bn->options.momentum(c10::nullopt);  // a cumulative average over the batches
+      bn->reset_running_stats();
+    }
+  }
+  {
+    at::NoGradGuard no_grad;
+    r.model->train();
+    r.config.augment = false;
+    auto loader = train::make_train_loader(r.config);
+    loader->start_epoch(0);
+    while (auto b = loader->next()) r.model->forward(b->images);
+    r.model->eval();
+  }
+  const std::string path = c.out + "/calibrated.pt";
+  train::save_checkpoint(path, r.config, *r.model, nullptr, train::TrainState{});
+  return path;
+}
+
 TEST(OnnxRuntime, Resnet20W4A4AndW2A2OnCifar10) {
   if (!fs::exists(kPretrained) || !fs::exists(kCifar)) GTEST_SKIP() << "shared data not present";
   SKIP_WITHOUT_ORT();
   const std::string dir = temp_dir("onnx_r20");
   for (const std::string bits : {"4", "2"}) {
-    // The pretrained float ResNet20, alphas calibrated (MSE) and a few steps
-    // of PACT fine-tuning: a realistic quantized model in seconds.
-    train::TrainConfig c;
-    c.model = "resnet20";
-    c.dataset = "cifar10";
-    c.data_dir = kCifar;
-    c.wbits = c.abits = bits;
-    c.first_last = "fp";
-    c.init_from = kPretrained;
-    c.alpha_calibration = "mse";
-    c.calibration_batches = 2;
-    c.lr = 0.005;
-    c.schedule = "constant";
-    c.epochs = 1;
-    c.batch_size = 32;
-    c.max_steps = 8;
-    c.limit_train = 32 * 8;
-    c.limit_test = 100;
-    c.out = dir + "/w" + bits;
-    c.quiet = true;
-    c.threads = 2;
-    train::run_training(c);
-    check_trained(c.out + "/last.pt", c.out, 1000, 100, "resnet20 W" + bits + "A" + bits);
+    const std::string ckpt = resnet20_checkpoint(dir, bits);
+    check_trained(ckpt, dir + "/w" + bits, 500, 50, "resnet20 W" + bits + "A" + bits);
   }
   fs::remove_all(dir);
 }

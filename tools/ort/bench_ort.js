@@ -14,12 +14,13 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const a = { batch: 1, threads: 1, reps: 50, warmup: 5 };
+  const a = {batch: 1, threads: 1, reps: 50, warmup: 5};
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     if (k.startsWith('--')) {
       const name = k.slice(2);
-      if (!['shape', 'batch', 'threads', 'reps', 'warmup'].includes(name)) fail(`unknown option ${k}`);
+      if (!['shape', 'batch', 'threads', 'reps', 'warmup'].includes(name))
+        fail(`unknown option ${k}`);
       if (i + 1 >= argv.length) fail(`${k} needs a value`);
       a[name] = argv[++i];
     } else if (!a.model) {
@@ -28,14 +29,16 @@ function parseArgs(argv) {
       fail(`unexpected argument ${k}`);
     }
   }
-  if (!a.model || !a.shape) fail('usage: bench_ort.js MODEL.onnx --shape C,H,W [--batch B] [--threads T]');
+  if (!a.model || !a.shape)
+    fail('usage: bench_ort.js MODEL.onnx --shape C,H,W [--batch B] [--threads T]');
   for (const k of ['batch', 'threads', 'reps']) {
     const v = Number(a[k]);
     if (!Number.isInteger(v) || v <= 0) fail(`--${k} ${a[k]}: expected a positive integer`);
     a[k] = v;
   }
   a.warmup = Number(a.warmup);
-  if (!Number.isInteger(a.warmup) || a.warmup < 0) fail(`--warmup: expected a non-negative integer`);
+  if (!Number.isInteger(a.warmup) || a.warmup < 0)
+    fail(`--warmup: expected a non-negative integer`);
   a.shape = a.shape.split(',').map(Number);
   if (a.shape.length !== 3 || a.shape.some((d) => !Number.isInteger(d) || d <= 0)) {
     fail('--shape: expected three positive integers C,H,W');
@@ -49,7 +52,8 @@ async function main() {
   try {
     ort = require('onnxruntime-node');
   } catch (e) {
-    fail(`onnxruntime-node is not installed beside this script (scripts/setup installs it): ${e.message}`);
+    fail(`onnxruntime-node is not installed beside this script (scripts/setup installs it): ${
+        e.message}`);
   }
   // One thread pool of exactly --threads, no inter-op parallelism: the
   // setting pactq's runtime gets in the same row.
@@ -62,7 +66,7 @@ async function main() {
   const [c, h, w] = a.shape;
   const px = new Float32Array(a.batch * c * h * w);
   for (let i = 0; i < px.length; ++i) px[i] = Math.random();
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', px, [a.batch, c, h, w]) };
+  const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', px, [a.batch, c, h, w])};
   for (let i = 0; i < a.warmup; ++i) await session.run(feeds);
   const t = [];
   for (let i = 0; i < a.reps; ++i) {

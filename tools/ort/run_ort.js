@@ -22,9 +22,11 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const a = { batch: 100, threads: 0, limit: 0, outputs: [] };
-  const valued = ['raw', 'shape', 'cifar', 'idx', 'labels', 'limit', 'batch', 'threads', 'out',
-    'outputs', 'out-dir'];
+  const a = {batch: 100, threads: 0, limit: 0, outputs: []};
+  const valued = [
+    'raw', 'shape', 'cifar', 'idx', 'labels', 'limit', 'batch', 'threads', 'out', 'outputs',
+    'out-dir'
+  ];
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     if (k.startsWith('--')) {
@@ -38,7 +40,8 @@ function parseArgs(argv) {
       fail(`unexpected argument ${k}`);
     }
   }
-  if (!a.model) fail('usage: run_ort.js MODEL.onnx (--raw F --shape N,C,H,W | --cifar F | --idx F)');
+  if (!a.model)
+    fail('usage: run_ort.js MODEL.onnx (--raw F --shape N,C,H,W | --cifar F | --idx F)');
   for (const k of ['batch', 'threads', 'limit']) {
     const v = Number(a[k]);
     if (!Number.isInteger(v) || v < 0 || (k === 'batch' && v === 0)) {
@@ -75,7 +78,7 @@ function loadInput(a) {
     }
     const px = new Float32Array(count);
     for (let i = 0; i < count; ++i) px[i] = b.readFloatLE(4 * i);
-    return { pixels: px, dims, labels: null };
+    return {pixels: px, dims, labels: null};
   }
   if (a.cifar) {
     const b = readFile(a.cifar, '--cifar');
@@ -89,11 +92,12 @@ function loadInput(a) {
       labels[i] = b[i * rec];
       for (let j = 0; j < 3072; ++j) px[i * 3072 + j] = b[i * rec + 1 + j] / 255;
     }
-    return { pixels: px, dims: [n, 3, 32, 32], labels };
+    return {pixels: px, dims: [n, 3, 32, 32], labels};
   }
   if (a.idx) {
     const b = readFile(a.idx, '--idx');
-    if (b.length < 16 || b.readUInt32BE(0) !== 0x803) fail(`--idx ${a.idx}: not an idx3 image file`);
+    if (b.length < 16 || b.readUInt32BE(0) !== 0x803)
+      fail(`--idx ${a.idx}: not an idx3 image file`);
     let n = b.readUInt32BE(4);
     const h = b.readUInt32BE(8), w = b.readUInt32BE(12);
     if (b.length !== 16 + n * h * w) fail(`--idx ${a.idx}: truncated`);
@@ -106,7 +110,7 @@ function loadInput(a) {
       if (l.length < 8 || l.readUInt32BE(0) !== 0x801) fail(`--labels ${a.labels}: not idx1`);
       labels = l.subarray(8, 8 + n);
     }
-    return { pixels: px, dims: [n, 1, h, w], labels };
+    return {pixels: px, dims: [n, 1, h, w], labels};
   }
   fail('give the input: --raw F --shape N,C,H,W, --cifar F or --idx F');
 }
@@ -117,10 +121,18 @@ async function main() {
   try {
     ort = require('onnxruntime-node');
   } catch (e) {
-    fail(`onnxruntime-node is not installed beside this script (scripts/setup installs it): ${e.message}`);
+    fail(`onnxruntime-node is not installed beside this script (scripts/setup installs it): ${
+        e.message}`);
   }
   const input = loadInput(a);
-  const opts = { executionMode: 'sequential', graphOptimizationLevel: 'all', interOpNumThreads: 1 };
+  // No spin-waiting in ORT's thread pool: on a loaded machine (CI, tests
+  // running beside builds) spinning threads starve the ones doing the work.
+  const opts = {
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+    extra: {session: {intra_op: {allow_spinning: '0'}}},
+  };
   if (a.threads) opts.intraOpNumThreads = a.threads;
   let session;
   try {
@@ -137,11 +149,15 @@ async function main() {
   let classes = 0, correct = 0;
   for (let s = 0; s < n; s += a.batch) {
     const b = Math.min(a.batch, n - s);
-    const x = new ort.Tensor('float32', input.pixels.subarray(s * per, (s + b) * per), [b, c, h, w]);
-    const r = await session.run({ [session.inputNames[0]]: x }, fetch);
+    const x =
+        new ort.Tensor('float32', input.pixels.subarray(s * per, (s + b) * per), [b, c, h, w]);
+    const r = await session.run({[session.inputNames[0]]: x}, fetch);
     const logits = r[fetch[0]];
     classes = logits.dims[1];
-    if (logitsFd !== null) fs.writeSync(logitsFd, Buffer.from(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
+    if (logitsFd !== null)
+      fs.writeSync(
+          logitsFd,
+          Buffer.from(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
     a.outputs.forEach((name, k) => {
       const d = r[name].data;
       fs.writeSync(sinks[k], Buffer.from(d.buffer, d.byteOffset, d.byteLength));
