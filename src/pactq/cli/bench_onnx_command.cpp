@@ -20,10 +20,25 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
-#include "pactq/export/onnx/onnx_export.h"
 #include "pactq/runtime/model.h"
 
+#ifdef PACTQ_WITH_ONNX
+#include "pactq/export/onnx/onnx_export.h"
+#endif
+
 namespace pactq::cli {
+
+#ifndef PACTQ_WITH_ONNX
+void add_bench_onnx(CLI::App& bench) {
+  bench.add_subcommand("onnx", "integer runtime vs ONNX Runtime (needs a build with ONNX export)")
+      ->allow_extras()
+      ->callback([] {
+        throw std::invalid_argument(
+            "bench onnx: this pactq was built without ONNX export (install libonnx-dev and "
+            "configure with -DPACTQ_WITH_ONNX=ON)");
+      });
+}
+#else
 namespace {
 
 namespace fs = std::filesystem;
@@ -183,5 +198,7 @@ void add_bench_onnx(CLI::App& bench) {
         runtime.file_bytes(), fs::file_size(a->onnx));
   });
 }
+
+#endif  // PACTQ_WITH_ONNX
 
 }  // namespace pactq::cli

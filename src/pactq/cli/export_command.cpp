@@ -13,7 +13,9 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/export/checkpoint_export.h"
+#ifdef PACTQ_WITH_ONNX
 #include "pactq/export/onnx/onnx_export.h"
+#endif
 #include "pactq/export/verify.h"
 
 namespace pactq::cli {
@@ -96,6 +98,7 @@ void add_export_command(CLI::App& app) {
     }
     if (args->threads > 0) at::set_num_threads(args->threads);
     if (format != "pqm") {
+#ifdef PACTQ_WITH_ONNX
       namespace ox = export_::onnx_export;
       ox::OnnxOptions o;
       o.format = ox::parse_onnx_format(format);
@@ -108,6 +111,11 @@ void add_export_command(CLI::App& app) {
           ox::kIrVersion, r.nodes, r.file_bytes, r.fp32_weight_bytes);
       for (const auto& w : r.warnings) fmt::print(stderr, "pactq: warning: {}\n", w);
       return;
+#else
+      throw std::invalid_argument("--format " + format +
+                                  ": this pactq was built without ONNX export (install "
+                                  "libonnx-dev and configure with -DPACTQ_WITH_ONNX=ON)");
+#endif
     }
     const export_::ExportReport r = export_::export_checkpoint(args->checkpoint, args->out);
     fmt::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n", r.path,
