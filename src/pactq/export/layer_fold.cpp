@@ -56,6 +56,17 @@ std::vector<float> to_floats(const at::Tensor& t) {
   return std::vector<float>(p, p + c.numel());
 }
 
+void resolve_normalization(int64_t channels, std::vector<float>& mean, std::vector<float>& std) {
+  const size_t c = static_cast<size_t>(channels);
+  if (mean.empty()) mean.assign(c, 0.f);
+  if (std.empty()) std.assign(c, 1.f);
+  if (mean.size() != c || std.size() != c) {
+    throw std::invalid_argument("export: normalisation has " + std::to_string(mean.size()) +
+                                " mean and " + std::to_string(std.size()) +
+                                " std values, the model " + std::to_string(c) + " input channels");
+  }
+}
+
 Fold fold_bn(const torch::nn::BatchNorm2d& bn, int64_t channels, const at::Tensor& layer_bias) {
   return fold(bn, channels, layer_bias);
 }

@@ -44,4 +44,9 @@ Weights export_weight(nn::QuantizedWeight& q, const at::Tensor& w);
 
 std::vector<float> to_floats(const at::Tensor& t);
 
+// The input normalisation an exported model records: one mean and std per
+// input channel, empty meaning 0 and 1. Throws std::invalid_argument when
+// the counts do not match `channels`.
+void resolve_normalization(int64_t channels, std::vector<float>& mean, std::vector<float>& std);
+
 }  // namespace pactq::export_

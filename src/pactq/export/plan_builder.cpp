@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
-#include <fmt/format.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/pooling.h>
 
@@ -233,14 +232,7 @@ ExportPlan build_export_plan(models::QuantModel& model, std::vector<float> mean,
   ExportPlan plan;
   PlanBuilder b(plan);
   const models::InputShape shape = model.input_shape();
-  const size_t c = static_cast<size_t>(shape.channels);
-  if (mean.empty()) mean.assign(c, 0.f);
-  if (std.empty()) std.assign(c, 1.f);
-  if (mean.size() != c || std.size() != c) {
-    throw std::invalid_argument(fmt::format(
-        "export: normalisation has {} mean and {} std values, the model {} input channels",
-        mean.size(), std.size(), c));
-  }
+  resolve_normalization(shape.channels, mean, std);
   models::lower_model(model, b, b.input(shape, std::move(mean), std::move(std)));
   return plan;
 }

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/export/layer_fold.h"
 #include "pactq/export/onnx/onnx_lowering.h"
 #include "pactq/export/plan_builder.h"
 #include "pactq/models/registry.h"
@@ -42,14 +43,7 @@ onnx::ModelProto build_onnx_model(models::QuantModel& model, std::vector<float> 
   model.eval();
   at::NoGradGuard no_grad;
   const models::InputShape shape = model.input_shape();
-  const size_t c = static_cast<size_t>(shape.channels);
-  if (mean.empty()) mean.assign(c, 0.f);
-  if (std.empty()) std.assign(c, 1.f);
-  if (mean.size() != c || std.size() != c) {
-    throw std::invalid_argument(fmt::format(
-        "export: normalisation has {} mean and {} std values, the model {} input channels",
-        mean.size(), std.size(), c));
-  }
+  resolve_normalization(shape.channels, mean, std);
 
   onnx::ModelProto m;
   m.set_ir_version(kIrVersion);
