@@ -69,8 +69,10 @@ void add_export_command(CLI::App& app) {
                   "(IntQuant/BipolarQuant for FINN, hls4ml); default: qcdq for a .onnx output, "
                   "else pqm")
       ->check(CLI::IsMember({"pqm", "qcdq", "qonnx"}));
-  cmd->add_option("--qonnx-op", args->qonnx_op,
-                  "QONNX integer quantizer: IntQuant (qonnx >= 0.4) or Quant (older FINN, hls4ml)")
+  cmd->add_option(
+         "--qonnx-op", args->qonnx_op,
+         "QONNX integer quantizer: IntQuant (current qonnx) or its former name Quant (older "
+         "FINN, hls4ml)")
       ->check(CLI::IsMember({"IntQuant", "Quant"}))
       ->capture_default_str();
   cmd->add_option(

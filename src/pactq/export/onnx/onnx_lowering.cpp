@@ -110,7 +110,7 @@ std::string OnnxLowering::weight(const std::string& node, nn::QuantizedWeight& q
     }
     for (size_t i = 0; i < real.size(); ++i) real[i] = static_cast<float>(signed_codes[i]) * scale;
     // DoReFa's odd grid 2q - n needs k+1 signed bits with a zero zero-point
-    // (narrow: [-n, n]); FINN and hls4ml accept only zero zero-points.
+    // (narrow: [-n, n]); FINN's QONNX import accepts only zero zero-points.
     onnx::NodeProto& qn =
         g_.node(options_.qonnx_quant_op,
                 {g_.floats(node + ".weight_float", dims, real),

@@ -12,15 +12,16 @@ enum class OnnxFormat {
 
 struct OnnxOptions {
   OnnxFormat format = OnnxFormat::kQcdq;
-  // The QONNX integer quantizer's op name: "IntQuant" (qonnx >= 0.4) or its
+  // The QONNX integer quantizer's op name: "IntQuant" (current qonnx) or its
   // older name "Quant", which FINN and hls4ml releases before it read.
   std::string qonnx_quant_op = "IntQuant";
 };
 
-// Opset 13: the first with per-axis QuantizeLinear/DequantizeLinear and
-// integer Clip, supported by every ONNX Runtime since 1.6 and by TensorRT's
-// QDQ path. IR 7 is the IR version that opset 13 was released with, so
-// older readers accept the file.
+// Opset 13: the uint8/int8 Clip of the QCDQ chain needs opset 12; 13 is the
+// QDQ opset ONNX Runtime (since 1.6) and TensorRT's explicit quantization
+// document, and adds per-axis QuantizeLinear/DequantizeLinear for readers
+// that convert to per-channel forms. IR 7 is the IR version opset 13 was
+// released with, so older readers accept the file.
 inline constexpr int kOpsetVersion = 13;
 inline constexpr int kIrVersion = 7;
 inline constexpr const char* kQonnxDomain = "qonnx.custom_op.general";
