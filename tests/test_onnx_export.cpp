@@ -956,7 +956,7 @@ TEST(OnnxRuntime, Resnet20W4A4AndW2A2OnCifar10) {
   const std::string dir = temp_dir("onnx_r20");
   for (const std::string bits : {"4", "2"}) {
     const std::string ckpt = resnet20_checkpoint(dir, bits);
-    check_trained(ckpt, dir + "/w" + bits, 500, 50, "resnet20 W" + bits + "A" + bits);
+    check_trained(ckpt, dir + "/w" + bits, 1000, 50, "resnet20 W" + bits + "A" + bits);
   }
   fs::remove_all(dir);
 }
