@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "export_test_util.h"
 #include "pactq/export/checkpoint_export.h"
 #include "pactq/export/export_plan.h"
 #include "pactq/export/plan_builder.h"
@@ -39,40 +40,15 @@
 
 namespace fs = std::filesystem;
 using namespace pactq;
+using test::calibrate;
+using test::temp_dir;
 
 namespace {
-
-std::string temp_dir(const std::string& tag) {
-  std::string pattern = (fs::temp_directory_path() / ("pactq_" + tag + "_XXXXXX")).string();
-  return mkdtemp(pattern.data());
-}
 
 const std::string kFashion = "/usr/share/datasets/fashion-mnist";
 const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
 const std::string kPretrained =
     std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
-
-// Realistic eval statistics without training: one train-mode pass with BN
-// momentum 1 sets every running mean/var to that batch's, then alphas = 3.
-void calibrate(models::QuantModel& model, const at::Tensor& x) {
-  at::NoGradGuard no_grad;
-  for (const auto& m : model.modules()) {
-    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
-      bn->options.momentum(1.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.2, 0.2);
-    }
-    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(m)) {
-      bn->options.momentum(1.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.2, 0.2);
-    }
-    if (auto act = std::dynamic_pointer_cast<nn::PactReLUImpl>(m)) act->alpha.fill_(3.0);
-  }
-  model.train();
-  model.forward(x);
-  model.eval();
-}
 
 struct ZooCase {
   std::string model;

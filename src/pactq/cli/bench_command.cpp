@@ -224,11 +224,14 @@ void add_bench_train(CLI::App& bench) {
 
 }  // namespace
 
+void add_bench_onnx(CLI::App& bench);  // bench_onnx_command.cpp
+
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "benchmarks (ratios measured in one process)");
   bench->require_subcommand(1);
   add_bench_train(*bench);
   add_bench_run(*bench);
+  add_bench_onnx(*bench);
 }
 
 }  // namespace pactq::cli

@@ -1,6 +1,7 @@
 // `pactq export`: a training checkpoint -> a .pqm file for the integer runtime,
 // optionally verified on test data against the fake-quantized LibTorch model
-// and the deploy-exact LibTorch reference (export/reference_executor.h).
+// and the deploy-exact LibTorch reference (export/reference_executor.h), or an
+// ONNX file (QCDQ or QONNX, docs/onnx.md).
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
@@ -12,9 +13,38 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/export/checkpoint_export.h"
+#ifdef PACTQ_WITH_ONNX
+#include "pactq/export/onnx/onnx_export.h"
+#endif
 #include "pactq/export/verify.h"
 
 namespace pactq::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The format to write: --format, else by the output's suffix. A suffix that
+// contradicts the format is refused, so no tool opens a file of the other kind.
+std::string resolve_format(const std::string& format, const std::string& out) {
+  const bool onnx_name = ends_with(out, ".onnx");
+  if (format.empty()) return onnx_name ? "qcdq" : "pqm";
+  if (format == "pqm" && onnx_name) {
+    throw std::invalid_argument("-o " + out +
+                                ": --format pqm writes a .pqm file; for ONNX use --format qcdq or "
+                                "--format qonnx, or name the output .pqm");
+  }
+  if (format != "pqm" && !onnx_name) {
+    throw std::invalid_argument("-o " + out + ": --format " + format +
+                                " writes ONNX; name the output *.onnx");
+  }
+  return format;
+}
+
+}  // namespace
 
 void add_export_command(CLI::App& app) {
   struct Args {
@@ -24,13 +54,27 @@ void add_export_command(CLI::App& app) {
     int64_t verify_codes = 256;
     std::string data_dir;
     int threads = 0;
+    std::string format;
+    std::string qonnx_op = "IntQuant";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "export", "export a checkpoint to a .pqm model for the integer runtime (pactq run)");
+      "export",
+      "export a checkpoint to a .pqm model for the integer runtime (pactq run), or to ONNX");
   cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train")
       ->required();
-  cmd->add_option("-o,--output", args->out, "output .pqm file")->required();
+  cmd->add_option("-o,--output", args->out, "output file (.pqm, or .onnx)")->required();
+  cmd->add_option("--format", args->format,
+                  "pqm | qcdq (standard ONNX QuantizeLinear/Clip/DequantizeLinear) | qonnx "
+                  "(IntQuant/BipolarQuant for FINN, hls4ml); default: qcdq for a .onnx output, "
+                  "else pqm")
+      ->check(CLI::IsMember({"pqm", "qcdq", "qonnx"}));
+  cmd->add_option(
+         "--qonnx-op", args->qonnx_op,
+         "QONNX integer quantizer: IntQuant (current qonnx) or its former name Quant (older "
+         "FINN, hls4ml)")
+      ->check(CLI::IsMember({"IntQuant", "Quant"}))
+      ->capture_default_str();
   cmd->add_option(
          "--verify", args->verify,
          "run N test images through the runtime, the fake-quantized LibTorch model and the "
@@ -46,9 +90,35 @@ void add_export_command(CLI::App& app) {
     std::error_code ec;  // -o naming the input would replace the checkpoint with the model
     if (std::filesystem::equivalent(args->checkpoint, args->out, ec)) {
       throw std::invalid_argument("-o " + args->out +
-                                  ": is the checkpoint being exported; write the .pqm elsewhere");
+                                  ": is the checkpoint being exported; write the model elsewhere");
+    }
+    const std::string format = resolve_format(args->format, args->out);
+    if (format != "pqm" && args->verify > 0) {
+      throw std::invalid_argument(
+          "--verify: compares a .pqm with the runtime; for an ONNX file run it in ONNX Runtime "
+          "(docs/onnx.md, tools/ort/run_ort.js)");
     }
     if (args->threads > 0) at::set_num_threads(args->threads);
+    if (format != "pqm") {
+#ifdef PACTQ_WITH_ONNX
+      namespace ox = export_::onnx_export;
+      ox::OnnxOptions o;
+      o.format = ox::parse_onnx_format(format);
+      o.qonnx_quant_op = args->qonnx_op;
+      const export_::ExportReport r = ox::export_checkpoint_onnx(args->checkpoint, args->out, o);
+      fmt::print(
+          "wrote {}: {} ({}), ONNX {} (opset {}, IR {}), {} nodes, {} bytes, ONNX checker "
+          "passed; fp32 weights {} bytes\n",
+          r.path, r.model, r.precision, format == "qcdq" ? "QCDQ" : "QONNX", ox::kOpsetVersion,
+          ox::kIrVersion, r.nodes, r.file_bytes, r.fp32_weight_bytes);
+      for (const auto& w : r.warnings) fmt::print(stderr, "pactq: warning: {}\n", w);
+      return;
+#else
+      throw std::invalid_argument("--format " + format +
+                                  ": this pactq was built without ONNX export (install "
+                                  "libonnx-dev and configure with -DPACTQ_WITH_ONNX=ON)");
+#endif
+    }
     const export_::ExportReport r = export_::export_checkpoint(args->checkpoint, args->out);
     fmt::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n", r.path,
                r.model, r.precision, r.nodes, r.file_bytes, r.fp32_weight_bytes,

@@ -53,15 +53,21 @@ std::vector<std::string> class_names_of(const std::string& checkpoint,
 
 }  // namespace
 
+ExportMetadata checkpoint_metadata(const std::string& checkpoint, const RebuiltModel& r,
+                                   std::string* warning) {
+  ExportMetadata meta;
+  meta.model = r.model->model_name();
+  meta.classes = class_names_of(checkpoint, r.config, *warning);
+  meta.precision = r.config.precision_policy().summary();
+  meta.source = std::filesystem::absolute(checkpoint).string();
+  return meta;
+}
+
 ExportReport export_checkpoint(const std::string& checkpoint, const std::string& out_path) {
   RebuiltModel r = rebuild_from_checkpoint(checkpoint);
   const ExportPlan plan = build_export_plan(*r.model, r.config.mean, r.config.std);
-  ExportMetadata meta;
-  meta.model = r.model->model_name();
   std::string warning;
-  meta.classes = class_names_of(checkpoint, r.config, warning);
-  meta.precision = r.config.precision_policy().summary();
-  meta.source = std::filesystem::absolute(checkpoint).string();
+  const ExportMetadata meta = checkpoint_metadata(checkpoint, r, &warning);
   ExportReport rep;
   rep.path = out_path;
   rep.file_bytes = plan.write(out_path, meta);

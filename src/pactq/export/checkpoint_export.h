@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "pactq/export/export_plan.h"
 #include "pactq/models/model.h"
 #include "pactq/train/config.h"
 
@@ -37,5 +38,11 @@ struct RebuiltModel {
   models::QuantModelPtr model;
 };
 RebuiltModel rebuild_from_checkpoint(const std::string& checkpoint);
+
+// What every exported file records about its checkpoint: model, class names,
+// precision, source. Class names are left out when the dataset cannot be
+// read, and `warning` says why (else it is left empty).
+ExportMetadata checkpoint_metadata(const std::string& checkpoint, const RebuiltModel& r,
+                                   std::string* warning);
 
 }  // namespace pactq::export_

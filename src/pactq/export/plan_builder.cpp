@@ -2,20 +2,17 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
-#include <fmt/format.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/pooling.h>
 
-#include <cmath>
 #include <stdexcept>
 
+#include "pactq/export/layer_fold.h"
 #include "pactq/models/cifar_resnet.h"
 #include "pactq/models/registry.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/qconv2d.h"
 #include "pactq/nn/qlinear.h"
-#include "pactq/quant/bits.h"
-#include "pactq/quant/weight_quant.h"
 #include "pactq/runtime/quant_format.h"
 
 namespace pactq::export_ {
@@ -23,101 +20,6 @@ namespace pactq::export_ {
 namespace {
 
 using TorchFn = std::function<at::Tensor(const std::vector<at::Tensor>&)>;
-
-std::vector<float> to_floats(const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kFloat).contiguous().reshape({-1});
-  const float* p = c.data_ptr<float>();
-  return std::vector<float>(p, p + c.numel());
-}
-
-std::vector<double> to_doubles(const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kDouble).contiguous().reshape({-1});
-  const double* p = c.data_ptr<double>();
-  return std::vector<double>(p, p + c.numel());
-}
-
-// Per-channel affine of an eval-mode BatchNorm (and a preceding layer's bias):
-// y = scale * z + bias.
-struct Fold {
-  std::vector<double> scale, bias;
-};
-
-template <typename BN>
-Fold fold_bn(const BN& bn, int64_t channels, const at::Tensor& layer_bias) {
-  Fold f;
-  f.scale.assign(channels, 1.0);
-  f.bias.assign(channels, 0.0);
-  if (layer_bias.defined()) f.bias = to_doubles(layer_bias);
-  if (!bn) return f;
-  const auto& o = bn->options;
-  if (!o.track_running_stats()) {
-    throw std::invalid_argument("export: BatchNorm without running statistics is not supported");
-  }
-  const std::vector<double> mu = to_doubles(bn->running_mean);
-  const std::vector<double> var = to_doubles(bn->running_var);
-  std::vector<double> gamma(channels, 1.0), beta(channels, 0.0);
-  if (o.affine()) {
-    gamma = to_doubles(bn->weight);
-    beta = to_doubles(bn->bias);
-  }
-  if (static_cast<int64_t>(mu.size()) != channels) {
-    throw std::invalid_argument("export: BatchNorm has " + std::to_string(mu.size()) +
-                                " channels, the layer " + std::to_string(channels));
-  }
-  for (int64_t c = 0; c < channels; ++c) {
-    const double s = gamma[c] / std::sqrt(var[c] + o.eps());
-    f.bias[c] = beta[c] + s * (f.bias[c] - mu[c]);
-    f.scale[c] = s;
-  }
-  return f;
-}
-
-// Output spec of a node whose value feeds `act` (null: no activation).
-ValueType act_type(const nn::PactReLU& act, rt::OutputSpec* spec) {
-  ValueType v;
-  if (!act) {
-    *spec = rt::OutputSpec::Float();
-    return v;
-  }
-  const float alpha = act->alpha.detach().to(at::kFloat).reshape({-1})[0].item<float>();
-  if (act->kind() == nn::ActivationKind::kRelu) {
-    *spec = rt::OutputSpec::Float(rt::FloatAct::kRelu);
-  } else if (quant::is_full_precision(act->bits())) {
-    *spec = rt::OutputSpec::Float(rt::FloatAct::kClip, alpha);
-  } else {
-    if (!(alpha > 0.f) || !std::isfinite(alpha)) {
-      throw std::invalid_argument("export: activation alpha must be positive and finite, got " +
-                                  std::to_string(alpha));
-    }
-    *spec = rt::OutputSpec::Codes(act->bits(), alpha);
-    v.codes = true;
-    v.bits = act->bits();
-    v.alpha = alpha;
-  }
-  return v;
-}
-
-// Weights of a conv/linear as the runtime stores them, and the factor the
-// integer path folds into out_scale (w_scale / n_w).
-struct Weights {
-  rt::WeightData data;
-  double int_factor = 1.0;
-};
-
-Weights export_weight(nn::QuantizedWeight& q, const at::Tensor& w) {
-  Weights out;
-  if (quant::is_full_precision(q.bits())) {
-    out.data = rt::WeightData::Float(to_floats(w));
-    return out;
-  }
-  const quant::WeightCodes wc = quant::weight_codes(w.detach(), q.bits(), q.kind());
-  const at::Tensor codes = wc.codes.to(at::kByte).contiguous().reshape({-1});
-  const uint8_t* p = codes.data_ptr<uint8_t>();
-  const float scale = static_cast<float>(wc.scale);
-  out.data = rt::WeightData::Codes(std::vector<uint8_t>(p, p + codes.numel()), q.bits(), scale);
-  out.int_factor = static_cast<double>(scale) / static_cast<double>(rt::format::max_code(q.bits()));
-  return out;
-}
 
 at::Tensor apply_act(nn::PactReLU act, const at::Tensor& t) {
   return act ? act->forward(t) : t;
@@ -160,7 +62,7 @@ class PlanBuilder : public models::Lowering {
     const Fold f = fold_bn(bn, o.out_features, fc->bias);
     const double in_scale = integer ? input_scale(x.type) : 1.0;
     fill_scales(f, integer ? w.int_factor * in_scale : 1.0, &n.out_scale, &n.out_bias);
-    const ValueType t = act_type(act, &n.output);
+    const ValueType t = activation_type(act, &n.output);
     count_weights(fc->weight, fc->bias, bn);
     return add(name, {x.node}, n, t, [fc, bn, act](const std::vector<at::Tensor>& in) mutable {
       at::Tensor y = fc->forward(in[0]);
@@ -178,7 +80,7 @@ class PlanBuilder : public models::Lowering {
     const int64_t channels = bn->options.num_features();
     const Fold f = fold_bn(bn, channels, at::Tensor());
     fill_scales(f, 1.0, &n.scale, &n.bias);
-    const ValueType t = act_type(act, &n.output);
+    const ValueType t = activation_type(act, &n.output);
     count_weights(at::Tensor(), at::Tensor(), bn);
     return add(name, {x.node}, n, t, [bn, act](const std::vector<at::Tensor>& in) mutable {
       return apply_act(act, bn->forward(in[0]));
@@ -255,7 +157,7 @@ class PlanBuilder : public models::Lowering {
       n.residual.pad_channels = residual->pad_channels;
       inputs.push_back(r);
     }
-    const ValueType t = act_type(act, &n.output);
+    const ValueType t = activation_type(act, &n.output);
     count_weights(conv->weight, conv->bias, bn);
     const bool option_a = residual && (residual->stride != 1 || residual->pad_channels != 0);
     const int64_t pad = residual ? residual->pad_channels : 0;
@@ -330,14 +232,7 @@ ExportPlan build_export_plan(models::QuantModel& model, std::vector<float> mean,
   ExportPlan plan;
   PlanBuilder b(plan);
   const models::InputShape shape = model.input_shape();
-  const size_t c = static_cast<size_t>(shape.channels);
-  if (mean.empty()) mean.assign(c, 0.f);
-  if (std.empty()) std.assign(c, 1.f);
-  if (mean.size() != c || std.size() != c) {
-    throw std::invalid_argument(fmt::format(
-        "export: normalisation has {} mean and {} std values, the model {} input channels",
-        mean.size(), std.size(), c));
-  }
+  resolve_normalization(shape.channels, mean, std);
   models::lower_model(model, b, b.input(shape, std::move(mean), std::move(std)));
   return plan;
 }
