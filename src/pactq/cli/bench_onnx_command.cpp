@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/cli/timing.h"
 #include "pactq/runtime/model.h"
 
 #ifdef PACTQ_WITH_ONNX
@@ -81,23 +82,6 @@ nlohmann::json run_ort(const std::string& node, const std::string& dir, const st
     throw std::runtime_error("ONNX Runtime run failed (" + cmd + "): " + out);
   }
   return nlohmann::json::parse(out.substr(line));
-}
-
-template <typename Fn>
-double median_seconds(int reps, Fn&& fn) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 std::string onnx_metadata(const onnx::ModelProto& m, const std::string& key) {

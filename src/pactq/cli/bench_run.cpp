@@ -18,6 +18,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/coprocess.h"
+#include "pactq/cli/timing.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/model_setup.h"
@@ -53,27 +54,10 @@ std::string default_int8_peer() {
   return {};
 }
 
-// Median seconds of `fn` over `reps` calls.
-template <typename Fn>
-double median_seconds(int reps, Fn&& fn) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 // One measured quantity over the rounds.
 struct Series {
   std::vector<double> s;  // seconds per call, one per round
-  double median() const {
-    std::vector<double> v = s;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  }
+  double median() const { return cli::median(s); }
   double min() const { return *std::min_element(s.begin(), s.end()); }
   double max() const { return *std::max_element(s.begin(), s.end()); }
 };
