@@ -38,6 +38,26 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
           Reg acc[MR][NB];
           for (int i = 0; i < MR; ++i)
             for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
+          // acc += x * w over n consecutive inputs of each pixel (px[i][0..n))
+          // and the packed weight rows w[0..n) x cout_g, in the reference's order.
+          auto accumulate = [&](const Elem* const(&px)[MR], const float* w, int n) {
+            for (int k = 0; k < n; ++k) {
+              Reg wv[NB];
+              for (int b = 0; b < NB; ++b)
+                wv[b] = V::load(w + static_cast<size_t>(k) * g.cout_g + b * V::kLanes,
+                                g.cout_g - j0 - b * V::kLanes);
+              for (int i = 0; i < MR; ++i) {
+                float xs;
+                if constexpr (kCodes) {
+                  xs = static_cast<float>(px[i][k]) * in_scale;
+                } else {
+                  xs = px[i][k];
+                }
+                const Reg x = V::set1(xs);
+                for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
+              }
+            }
+          };
           for (int r = 0; r < g.kh; ++r) {
             const int ih = oh * g.sh - g.ph + r;
             const int iw0 = ow0 * g.sw - g.pw;
@@ -50,52 +70,24 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
               // pointer set-up (which dominates when cin_g is 3).
               const Elem* row = src + (static_cast<size_t>(ih) * g.in_w + iw0) * g.in_c;
               const size_t step = static_cast<size_t>(g.sw) * g.in_c;
-              const float* w = p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * g.cout_g + j0;
-              const int run = g.kw * g.cin_g;
-              for (int kk = 0; kk < run; ++kk) {
-                Reg wv[NB];
-                for (int b = 0; b < NB; ++b)
-                  wv[b] = V::load(w + static_cast<size_t>(kk) * g.cout_g + b * V::kLanes,
-                                  g.cout_g - j0 - b * V::kLanes);
-                for (int i = 0; i < MR; ++i) {
-                  float xs;
-                  if constexpr (kCodes) {
-                    xs = static_cast<float>(row[i * step + kk]) * in_scale;
-                  } else {
-                    xs = row[i * step + kk];
-                  }
-                  const Reg x = V::set1(xs);
-                  for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
-                }
-              }
+              const Elem* px[MR];
+              for (int i = 0; i < MR; ++i) px[i] = row + i * step;
+              accumulate(px, p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * g.cout_g + j0,
+                         g.kw * g.cin_g);
               continue;
             }
             for (int s = 0; s < g.kw; ++s) {
               const Elem* px[MR];
               tap_pixels<MR>(g, src, ih, ow0, s, static_cast<size_t>(grp) * g.cin_g, zeros.data(),
                              px);
-              const float* w =
+              accumulate(
+                  px,
                   p.w.data() +
-                  ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
-                   g.cin_g) *
-                      g.cout_g +
-                  j0;
-              for (int ci = 0; ci < g.cin_g; ++ci) {
-                Reg wv[NB];
-                for (int b = 0; b < NB; ++b)
-                  wv[b] = V::load(w + static_cast<size_t>(ci) * g.cout_g + b * V::kLanes,
-                                  g.cout_g - j0 - b * V::kLanes);
-                for (int i = 0; i < MR; ++i) {
-                  float xs;
-                  if constexpr (kCodes) {
-                    xs = static_cast<float>(px[i][ci]) * in_scale;
-                  } else {
-                    xs = px[i][ci];
-                  }
-                  const Reg x = V::set1(xs);
-                  for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
-                }
-              }
+                      ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
+                       g.cin_g) *
+                          g.cout_g +
+                      j0,
+                  g.cin_g);
             }
           }
           const int pixels = g.out_w - ow0 < MR ? g.out_w - ow0 : MR;
