@@ -442,6 +442,20 @@ TEST_P(QConvIsa, RandomShapes) {
   }
 }
 
+// The variant's float conv and the scalar reference on the same packed
+// weights, input and epilogue: the output bytes must be identical.
+void expect_fconv_matches_reference(const k::KernelSet& set, const k::ConvGeom& g,
+                                    const std::vector<float>& weights, const void* x, bool codes_in,
+                                    float in_scale, const k::Epilogue& e, const std::string& what) {
+  k::PackedFConv p;
+  k::fconv_pack(g, weights.data(), &p);
+  const size_t n_out = static_cast<size_t>(g.out_h) * g.out_w * g.out_c * 4;
+  std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
+  k::fconv_rows_ref(p, x, codes_in, in_scale, e, a.data(), 0, g.out_h);
+  set.fconv(p, x, codes_in, in_scale, e, b.data(), 0, g.out_h);
+  ASSERT_EQ(a, b) << what;
+}
+
 class FConvIsa : public ::testing::TestWithParam<std::string> {};
 INSTANTIATE_TEST_SUITE_P(Variants, FConvIsa, ::testing::Values("avx2", "avx512"),
                          [](const auto& info) { return info.param; });
@@ -467,8 +481,6 @@ TEST_P(FConvIsa, MatchesReferenceBitExactly) {
     g.out_w = (g.in_w + 2 * g.pw - g.kw) / g.sw + 1;
     const auto w =
         test::random_floats(rng, static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw, -1.f, 1.f);
-    k::PackedFConv p;
-    k::fconv_pack(g, w.data(), &p);
     const bool codes_in = it % 2;
     const size_t n_in = static_cast<size_t>(g.in_h) * g.in_w * g.in_c;
     const auto xf = test::random_floats(rng, n_in, -2.f, 2.f);
@@ -495,12 +507,10 @@ TEST_P(FConvIsa, MatchesReferenceBitExactly) {
       e.res_w = g.out_w;
       e.res_c = g.out_c;
     }
-    const size_t n_out = static_cast<size_t>(g.out_h) * g.out_w * g.out_c * 4;
-    std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
     const void* x = codes_in ? static_cast<const void*>(xc.data()) : xf.data();
-    k::fconv_rows_ref(p, x, codes_in, 0.2f, e, a.data(), 0, g.out_h);
-    set->fconv(p, x, codes_in, 0.2f, e, b.data(), 0, g.out_h);
-    ASSERT_EQ(a, b) << "iteration " << it;
+    expect_fconv_matches_reference(*set, g, w, x, codes_in, 0.2f, e,
+                                   "iteration " + std::to_string(it));
+    if (HasFatalFailure()) return;
   }
 }
 
@@ -537,8 +547,6 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
       g.out_w = (g.in_w + 2 * g.pw - g.kw) / g.sw + 1;
       const auto w =
           test::random_floats(rng, static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw, -1.f, 1.f);
-      k::PackedFConv p;
-      k::fconv_pack(g, w.data(), &p);
       const size_t n_in = static_cast<size_t>(g.in_h) * g.in_w * g.in_c;
       const auto xf = test::random_floats(rng, n_in, -2.f, 2.f);
       const auto xc = test::random_codes(rng, n_in, 8);
@@ -551,12 +559,12 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
       e.n_out = 15;
       e.inv = 15.f / 3.f;
       e.act = FloatAct::kRelu;
-      const size_t n_out = static_cast<size_t>(g.out_h) * g.out_w * g.out_c * 4;
-      std::vector<uint8_t> a(n_out, 0), b(n_out, 0);
       const void* x = codes_in ? static_cast<const void*>(xc.data()) : xf.data();
-      k::fconv_rows_ref(p, x, codes_in, 0.02f, e, a.data(), 0, g.out_h);
-      set->fconv(p, x, codes_in, 0.02f, e, b.data(), 0, g.out_h);
-      ASSERT_EQ(a, b) << "k" << sh.k << " s" << sh.s << " cin " << sh.cin << " codes " << codes_in;
+      expect_fconv_matches_reference(*set, g, w, x, codes_in, 0.02f, e,
+                                     "k" + std::to_string(sh.k) + " s" + std::to_string(sh.s) +
+                                         " cin " + std::to_string(sh.cin) + " codes " +
+                                         std::to_string(codes_in));
+      if (HasFatalFailure()) return;
     }
 }
 
