@@ -288,6 +288,40 @@ TEST_F(BenchRunPeer, RealInt8PeerRuns) {
 
 // The ImageNet-size rows in smoke mode: random-weight PreAct-ResNet18 and
 // AlexNet-BN at 224x224 export, run and meet the real int8 peer (~40 s).
+// `pactq bench profile`: one row per node (22 in resnet20), shares that add up
+// to the whole, GOPS on the conv rows only, and totals by op.
+TEST_F(BenchRunPeer, ProfileListsEveryNodeWithSharesAndGops) {
+  const Cli r = pactq_cli("bench profile " + dir_ + "/resnet20.pqm --reps 3 --threads 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::string line;
+  int rows = 0, gops_rows = 0;
+  double share = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    int index;
+    std::string node, op;
+    if (!(f >> index >> node >> op)) continue;
+    EXPECT_EQ(index, rows) << line;
+    ++rows;
+    const size_t pct = line.find('%');
+    ASSERT_NE(pct, std::string::npos) << line;
+    const size_t start = line.find_last_of(' ', pct);
+    share += std::stod(line.substr(start + 1, pct - start - 1));
+    const bool has_gops = line.find_first_not_of(' ', pct + 1) != std::string::npos;
+    EXPECT_EQ(has_gops, op == "conv2d" || op == "linear") << line;
+    gops_rows += has_gops;
+  }
+  EXPECT_EQ(rows, 22) << r.output;
+  EXPECT_EQ(gops_rows, 20) << r.output;  // 19 convs and the classifier
+  EXPECT_NEAR(share, 100.0, 0.5) << r.output;
+  EXPECT_NE(r.output.find("by op:  conv2d int"), std::string::npos) << r.output;
+
+  const Cli bad = pactq_cli("bench profile " + dir_ + "/missing.pqm");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("missing.pqm: cannot open file"), std::string::npos) << bad.output;
+}
+
 TEST_F(BenchRunPeer, ImageNetSizeNetworksRunAgainstTheRealPeer) {
   if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "demo_model.h"
 #include "pactq/runtime/inspect.h"
 #include "pactq/runtime/model.h"
 #include "pactq/runtime/writer.h"
@@ -348,6 +349,44 @@ TEST(Model, TraceKeepsEveryNodeOfOnePass) {
     }
   }
   EXPECT_THROW(trace.output("nope"), FormatError);
+}
+
+// profile() names every node in order with its op, path and output shape,
+// counts each conv's and linear's arithmetic for the whole batch, times every
+// node, and leaves run()'s results as they were.
+TEST(Model, ProfileTimesEveryNodeAndCountsConvOps) {
+  const auto bytes = test::demo_model_writer(5).serialize();
+  Model m = Model::load_from_memory(bytes.data(), bytes.size());
+  std::mt19937 rng(6);
+  const int batch = 3;
+  const auto pixels = test::random_floats(rng, batch * 192, 0.f, 1.f);
+  const std::vector<float> before = m.run(pixels.data(), batch);
+  const std::vector<NodeProfile> prof = m.profile(pixels.data(), batch, 5);
+  ASSERT_EQ(prof.size(), m.node_names().size());
+  const char* ops[] = {"input", "conv2d", "conv2d", "global_avg_pool", "linear"};
+  const char* paths[] = {"", "float", "int", "", "float"};
+  const double want_ops[] = {0, 2.0 * batch * 8 * 8 * 8 * 3 * 9, 2.0 * batch * 8 * 8 * 8 * 8 * 9, 0,
+                             2.0 * batch * 8 * 10};
+  double total = 0;
+  for (size_t i = 0; i < prof.size(); ++i) {
+    EXPECT_EQ(prof[i].node, m.node_names()[i]);
+    EXPECT_EQ(prof[i].op, ops[i]) << prof[i].node;
+    EXPECT_EQ(prof[i].path, paths[i]) << prof[i].node;
+    EXPECT_EQ(prof[i].ops, want_ops[i]) << prof[i].node;
+    EXPECT_GE(prof[i].seconds, 0.0) << prof[i].node;
+    total += prof[i].seconds;
+  }
+  EXPECT_EQ(prof[2].channels, 8);
+  EXPECT_EQ(prof[2].height, 8);
+  EXPECT_EQ(prof[4].channels, 10);
+  EXPECT_GT(total, 0.0);
+  // Each time is its own node's: either 3x3 conv outweighs the input copy and
+  // the pooling of its output.
+  for (int conv : {1, 2})
+    for (int small : {0, 3}) EXPECT_GT(prof[conv].seconds, prof[small].seconds) << conv << small;
+  EXPECT_EQ(m.run(pixels.data(), batch), before);
+  EXPECT_THROW(m.profile(pixels.data(), batch, 0), std::invalid_argument);
+  EXPECT_THROW(m.profile(pixels.data(), 0, 3), std::invalid_argument);
 }
 
 TEST(Model, PoolsAffineFlattenDepthwiseAndIntegerLinear) {

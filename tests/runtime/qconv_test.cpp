@@ -528,7 +528,8 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
   const S shapes[] = {{3, 64, 7, 2, 3, 29, 31, 1},
                       {3, 96, 11, 4, 2, 47, 47, 1},
                       {3, 16, 3, 1, 1, 20, 21, 1},
-                      {4, 12, 5, 1, 2, 13, 18, 2}};
+                      {4, 12, 5, 1, 2, 13, 18, 2},
+                      {4, 80, 3, 1, 1, 11, 14, 2}};  // wide blocks, a partial one, groups
   int it = 0;
   for (const S& sh : shapes)
     for (bool codes_in : {false, true}) {

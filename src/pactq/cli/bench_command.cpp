@@ -224,7 +224,8 @@ void add_bench_train(CLI::App& bench) {
 
 }  // namespace
 
-void add_bench_onnx(CLI::App& bench);  // bench_onnx_command.cpp
+void add_bench_onnx(CLI::App& bench);     // bench_onnx_command.cpp
+void add_bench_profile(CLI::App& bench);  // bench_profile.cpp
 
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "benchmarks (ratios measured in one process)");
@@ -232,6 +233,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_train(*bench);
   add_bench_run(*bench);
   add_bench_onnx(*bench);
+  add_bench_profile(*bench);
 }
 
 }  // namespace pactq::cli

@@ -1,5 +1,7 @@
 #include "pactq/runtime/executor.h"
 
+#include <chrono>
+
 #include "pactq/runtime/ops/op_table.h"
 
 namespace pactq::rt::detail {
@@ -16,9 +18,18 @@ uint8_t* prepare_arena(std::vector<uint8_t>& arena, const BufferPlan& p, int bat
 }
 
 void execute(const CompiledGraph& g, const BufferPlan& p, uint8_t* base, const float* pixels,
-             int batch, ThreadPool& pool) {
+             int batch, ThreadPool& pool, double* node_seconds) {
   const RunArgs args{g, p, base, batch, pixels, pool};
-  for (const Node& nd : g.nodes) op_def(nd.op).run(nd, args);
+  if (node_seconds == nullptr) {
+    for (const Node& nd : g.nodes) op_def(nd.op).run(nd, args);
+    return;
+  }
+  using clock = std::chrono::steady_clock;
+  for (const Node& nd : g.nodes) {
+    const clock::time_point t0 = clock::now();
+    op_def(nd.op).run(nd, args);
+    node_seconds[nd.id] += std::chrono::duration<double>(clock::now() - t0).count();
+  }
 }
 
 NodeOutput read_value(const CompiledGraph& g, const BufferPlan& p, const uint8_t* base, int node,

@@ -16,9 +16,10 @@ namespace pactq::rt::detail {
 // aligned base.
 uint8_t* prepare_arena(std::vector<uint8_t>& arena, const BufferPlan& p, int batch);
 
-// Runs every node in order; `pool` parallelises within each node.
+// Runs every node in order; `pool` parallelises within each node. With
+// `node_seconds` (one entry per node), each node's wall time is added to it.
 void execute(const CompiledGraph& g, const BufferPlan& p, uint8_t* base, const float* pixels,
-             int batch, ThreadPool& pool);
+             int batch, ThreadPool& pool, double* node_seconds = nullptr);
 
 NodeOutput read_value(const CompiledGraph& g, const BufferPlan& p, const uint8_t* base, int node,
                       int batch);

@@ -10,6 +10,7 @@
 #include "pactq/runtime/compiled_graph.h"
 #include "pactq/runtime/executor.h"
 #include "pactq/runtime/loader.h"
+#include "pactq/runtime/ops/op_table.h"
 #include "pactq/runtime/thread_pool.h"
 
 namespace pactq::rt {
@@ -159,6 +160,47 @@ NodeOutput Model::debug_output(const std::string& node, const float* pixels, int
   return trace(pixels, batch).output(node);
 }
 
+std::vector<NodeProfile> Model::profile(const float* pixels, int batch, int reps,
+                                        ExecutionContext& context) const {
+  if (batch < 1) throw std::invalid_argument("Model::profile: batch must be >= 1");
+  if (reps < 1) throw std::invalid_argument("Model::profile: reps must be >= 1");
+  const CompiledGraph& g = *graph_;
+  detail::ContextState& s = *context.state_;
+  uint8_t* base = detail::prepare_arena(s.arena, g.plan, batch);
+  detail::execute(g, g.plan, base, pixels, batch, *s.pool);  // warm-up
+  const size_t n = g.nodes.size();
+  std::vector<std::vector<double>> times(n, std::vector<double>(reps, 0.0));
+  std::vector<double> pass(n);
+  for (int r = 0; r < reps; ++r) {
+    std::fill(pass.begin(), pass.end(), 0.0);
+    detail::execute(g, g.plan, base, pixels, batch, *s.pool, pass.data());
+    for (size_t i = 0; i < n; ++i) times[i][r] = pass[i];
+  }
+  std::vector<NodeProfile> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const detail::Node& nd = g.nodes[i];
+    NodeProfile& p = out[i];
+    p.node = nd.name;
+    p.op = detail::op_def(nd.op).name;
+    p.channels = nd.out.c;
+    p.height = nd.out.h;
+    p.width = nd.out.w;
+    std::vector<double>& t = times[i];
+    std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+    p.seconds = t[reps / 2];
+    if (nd.op == detail::Op::kConv || nd.op == detail::Op::kLinear) {
+      const kernels::ConvGeom& c = nd.geom;
+      p.path = nd.integer_path ? "int" : "float";
+      p.ops = 2.0 * batch * c.out_h * c.out_w * c.out_c * c.cin_g * c.kh * c.kw;
+    }
+  }
+  return out;
+}
+
+std::vector<NodeProfile> Model::profile(const float* pixels, int batch, int reps) {
+  return profile(pixels, batch, reps, *own_context_);
+}
+
 int Model::classes() const {
   return static_cast<int>(graph_->nodes[graph_->output].out.elements());
 }
@@ -205,7 +247,7 @@ int Model::threads() const {
 std::string Model::isa() const {
   const kernels::KernelSet& k = *graph_->kernels;
   return std::string(isa_name(k.isa)) + " (qconv " + k.qconv->name + ", fconv " + k.fconv_name +
-         ")";
+         ", values " + k.values_name + ")";
 }
 
 }  // namespace pactq::rt

@@ -61,6 +61,17 @@ class Trace {
   int batch_ = 0;
 };
 
+// Where one pass over a batch spends its time, one entry per node
+// (Model::profile).
+struct NodeProfile {
+  std::string node;
+  std::string op;    // the .pqm op name: conv, linear, add, affine, max_pool, ...
+  std::string path;  // conv and linear: "int" (integer kernel) or "float"; else ""
+  int channels = 0, height = 0, width = 0;  // output, per image
+  double seconds = 0;                       // median over the passes, for the whole batch
+  double ops = 0;  // conv and linear: 2 x multiply-adds for the whole batch; else 0
+};
+
 class Model {
  public:
   static Model load(const std::string& path);
@@ -84,6 +95,14 @@ class Model {
   // The named node's output (FormatError if unknown): trace(...).output(node).
   NodeOutput debug_output(const std::string& node, const float* pixels, int batch);
 
+  // Times every node over `reps` passes of `batch` images (after one untimed
+  // pass). Nodes run one after another, the context's threads sharing each
+  // node, as run() does below 2 x threads images; larger batches run() splits
+  // into per-thread image chunks, so there its total is lower than the sum.
+  std::vector<NodeProfile> profile(const float* pixels, int batch, int reps,
+                                   ExecutionContext& context) const;
+  std::vector<NodeProfile> profile(const float* pixels, int batch, int reps);
+
   int classes() const;  // elements of the output node per image
   int input_channels() const;
   int input_height() const;
@@ -100,7 +119,7 @@ class Model {
   // Worker threads of the Model's own context (>= 1; default 1).
   void set_threads(int n);
   int threads() const;
-  // The kernel set the model runs with, e.g. "avx2 (qconv avx2, fconv avx2)".
+  // The kernel set the model runs with, e.g. "avx2 (qconv avx2, fconv avx2, values avx2)".
   std::string isa() const;
 
   // The loaded graph, for the runtime's own tools (runtime/inspect.h).

@@ -10,6 +10,10 @@ namespace pactq::rt::kernels {
 const QConvKernel& qconv_avx2_kernel_impl();  // kernels/avx2/qconv_avx2.cpp
 void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                           const Epilogue& e, void* out, int oh_begin, int oh_end);
+void affine_values_avx2(size_t pixels, int c, const TensorRef& x, const float* scale,
+                        const float* bias, const OutputRef& out);  // kernels/avx2/values_avx2.cpp
+void add_values_avx2(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out);
+void max_pool_rows_avx2(const PoolGeom& g, const void* in, bool codes, void* out, int oh0, int oh1);
 #endif
 #if defined(PACTQ_HAVE_AVX512)
 const QConvKernel& qconv_avx512_vnni_kernel_impl();  // kernels/avx512/qconv_vnni.cpp
@@ -20,14 +24,16 @@ void fconv_rows_avx512_impl(const PackedFConv& p, const void* in, bool in_codes,
 namespace {
 
 KernelSet ref_set() {
-  return {Isa::kRef, &qconv_ref_kernel(), &fconv_rows_ref, "ref"};
+  return {Isa::kRef, &qconv_ref_kernel(), &fconv_rows_ref, "ref",
+          "ref",     &affine_values,      &add_values,     &max_pool_rows};
 }
 
 // Empty (qconv == nullptr) when not compiled in or the CPU lacks the ISA.
 KernelSet avx2_set() {
 #if defined(PACTQ_HAVE_AVX2)
   if (cpu_has_avx2_fma()) {
-    return {Isa::kAvx2, &qconv_avx2_kernel_impl(), &fconv_rows_avx2_impl, "avx2"};
+    return {Isa::kAvx2, &qconv_avx2_kernel_impl(), &fconv_rows_avx2_impl, "avx2",
+            "avx2",     &affine_values_avx2,       &add_values_avx2,      &max_pool_rows_avx2};
   }
 #endif
   return {};
@@ -36,7 +42,15 @@ KernelSet avx2_set() {
 KernelSet avx512_vnni_set() {
 #if defined(PACTQ_HAVE_AVX512)
   if (cpu_has_avx512_vnni()) {
-    return {Isa::kAvx512Vnni, &qconv_avx512_vnni_kernel_impl(), &fconv_rows_avx512_impl, "avx512"};
+    // The element-wise ops are memory bound: AVX2's 8-lane versions serve.
+    return {Isa::kAvx512Vnni,
+            &qconv_avx512_vnni_kernel_impl(),
+            &fconv_rows_avx512_impl,
+            "avx512",
+            "avx2",
+            &affine_values_avx2,
+            &add_values_avx2,
+            &max_pool_rows_avx2};
   }
 #endif
   return {};

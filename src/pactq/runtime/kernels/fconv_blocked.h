@@ -21,6 +21,41 @@
 
 namespace pactq::rt::kernels {
 
+// acc[i][b] += x(px[i][k]) * w[k][b] for k in [0, n), in the reference's
+// order. w rows are `ldw` floats apart; `rem` output channels remain from the
+// block's first (lanes past it read as 0). Force-inlined with fully unrolled
+// pixel and vector loops: acc is then indexed by constants only and lives in
+// registers (a lambda or a runtime index put it on the stack, 2x slower).
+template <class V, int MR, int NB, bool kCodes, class Elem>
+__attribute__((always_inline)) static inline void fconv_accumulate(typename V::Reg (&acc)[MR][NB],
+                                                                   const Elem* const (&px)[MR],
+                                                                   const float* w, int n,
+                                                                   size_t ldw, int rem,
+                                                                   float in_scale) {
+  using Reg = typename V::Reg;
+  const bool full = rem >= NB * V::kLanes;
+  for (int k = 0; k < n; ++k) {
+    const float* wk = w + static_cast<size_t>(k) * ldw;
+    Reg wv[NB];
+#pragma GCC unroll 16
+    for (int b = 0; b < NB; ++b)
+      wv[b] = full ? V::load(wk + b * V::kLanes, V::kLanes)
+                   : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float xs;
+      if constexpr (kCodes) {
+        xs = static_cast<float>(px[i][k]) * in_scale;
+      } else {
+        xs = px[i][k];
+      }
+      const Reg x = V::set1(xs);
+#pragma GCC unroll 16
+      for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
+    }
+  }
+}
+
 template <class V, int MR, int NB, bool kCodes>
 static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, float in_scale,
                                       const Epilogue& e, void* out, int oh0, int oh1) {
@@ -31,33 +66,17 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
   const size_t taps = static_cast<size_t>(g.kh) * g.kw;
   const std::vector<Elem> zeros(static_cast<size_t>(g.cin_g), Elem{0});
   const Elem* src = static_cast<const Elem*>(in);
+  const size_t ldw = static_cast<size_t>(g.cout_g);
   for (int oh = oh0; oh < oh1; ++oh)
     for (int grp = 0; grp < g.groups; ++grp)
       for (int j0 = 0; j0 < g.cout_g; j0 += kBlockC)
         for (int ow0 = 0; ow0 < g.out_w; ow0 += MR) {
+          const int rem = g.cout_g - j0;
           Reg acc[MR][NB];
+#pragma GCC unroll 16
           for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
             for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
-          // acc += x * w over n consecutive inputs of each pixel (px[i][0..n))
-          // and the packed weight rows w[0..n) x cout_g, in the reference's order.
-          auto accumulate = [&](const Elem* const(&px)[MR], const float* w, int n) {
-            for (int k = 0; k < n; ++k) {
-              Reg wv[NB];
-              for (int b = 0; b < NB; ++b)
-                wv[b] = V::load(w + static_cast<size_t>(k) * g.cout_g + b * V::kLanes,
-                                g.cout_g - j0 - b * V::kLanes);
-              for (int i = 0; i < MR; ++i) {
-                float xs;
-                if constexpr (kCodes) {
-                  xs = static_cast<float>(px[i][k]) * in_scale;
-                } else {
-                  xs = px[i][k];
-                }
-                const Reg x = V::set1(xs);
-                for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
-              }
-            }
-          };
           for (int r = 0; r < g.kh; ++r) {
             const int ih = oh * g.sh - g.ph + r;
             const int iw0 = ow0 * g.sw - g.pw;
@@ -72,31 +91,36 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
               const size_t step = static_cast<size_t>(g.sw) * g.in_c;
               const Elem* px[MR];
               for (int i = 0; i < MR; ++i) px[i] = row + i * step;
-              accumulate(px, p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * g.cout_g + j0,
-                         g.kw * g.cin_g);
+              fconv_accumulate<V, MR, NB, kCodes>(
+                  acc, px, p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * ldw + j0,
+                  g.kw * g.cin_g, ldw, rem, in_scale);
               continue;
             }
             for (int s = 0; s < g.kw; ++s) {
               const Elem* px[MR];
               tap_pixels<MR>(g, src, ih, ow0, s, static_cast<size_t>(grp) * g.cin_g, zeros.data(),
                              px);
-              accumulate(
-                  px,
+              fconv_accumulate<V, MR, NB, kCodes>(
+                  acc, px,
                   p.w.data() +
                       ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
                        g.cin_g) *
-                          g.cout_g +
+                          ldw +
                       j0,
-                  g.cin_g);
+                  g.cin_g, ldw, rem, in_scale);
             }
           }
+          // Constant trip counts with guards (no early exit), for the same reason.
           const int pixels = g.out_w - ow0 < MR ? g.out_w - ow0 : MR;
+#pragma GCC unroll 16
           for (int b = 0; b < NB; ++b) {
             const int jb = j0 + b * V::kLanes;
-            if (jb >= g.cout_g) break;
+            if (jb >= g.cout_g) continue;
             const int valid = g.cout_g - jb < V::kLanes ? g.cout_g - jb : V::kLanes;
             const int c0 = grp * g.cout_g + jb;
-            for (int i = 0; i < pixels; ++i) {
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) {
+              if (i >= pixels) continue;
               const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow0 + i) * g.out_c + c0;
               V::store(e, acc[i][b], oh, ow0 + i, c0, valid, out, idx);
             }

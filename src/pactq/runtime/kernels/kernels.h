@@ -188,13 +188,19 @@ struct PoolGeom {
   int in_h, in_w, c, out_h, out_w, kh, kw, sh, sw, ph, pw;
 };
 // Max pool: codes -> codes (same bits), float -> float. Rows [oh0, oh1).
+using MaxPoolRowsFn = void (*)(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
+                               int oh1);
 void max_pool_rows(const PoolGeom& g, const void* in, bool codes, void* out, int oh0, int oh1);
 // Avg pool, count_include_pad = true: y = sum / (kh*kw) (codes: (float)sum * scale / count).
 void avg_pool_rows(const PoolGeom& g, const TensorRef& in, const OutputRef& out, int oh0, int oh1);
 void global_avg_pool(int h, int w, int c, const TensorRef& in, const OutputRef& out);
 // y = a + b elementwise over n values.
+using AddValuesFn = void (*)(size_t n, const TensorRef& a, const TensorRef& b,
+                             const OutputRef& out);
 void add_values(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out);
-// y = scale[c] * x + bias[c] over an NHWC image of `pixels` pixels.
+// y = scale[c] * x + bias[c] (mul then add) over an NHWC image of `pixels` pixels.
+using AffineValuesFn = void (*)(size_t pixels, int c, const TensorRef& x, const float* scale,
+                                const float* bias, const OutputRef& out);
 void affine_values(size_t pixels, int c, const TensorRef& x, const float* scale, const float* bias,
                    const OutputRef& out);
 
@@ -207,6 +213,11 @@ struct KernelSet {
   const QConvKernel* qconv = nullptr;
   FConvRowsFn fconv = nullptr;
   const char* fconv_name = "";
+  // Element-wise and pooling families (memory bound; bit-identical to ref/ops.cpp).
+  const char* values_name = "";
+  AffineValuesFn affine = nullptr;
+  AddValuesFn add = nullptr;
+  MaxPoolRowsFn max_pool = nullptr;
 };
 
 // The set for `isa`, filled once; nullptr when this build or this CPU cannot

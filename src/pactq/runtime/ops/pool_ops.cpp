@@ -64,7 +64,8 @@ void run_max_pool(const Node& nd, const RunArgs& a) {
   const bool codes = nd.out.codes;
   a.pool.parallel_for(a.batch * rows, [&](int item) {
     const int b = item / rows, oh = item % rows;
-    k::max_pool_rows(nd.pool, a.value(nd.inputs[0], b), codes, a.value(nd.id, b), oh, oh + 1);
+    a.graph.kernels->max_pool(nd.pool, a.value(nd.inputs[0], b), codes, a.value(nd.id, b), oh,
+                              oh + 1);
   });
 }
 

@@ -141,7 +141,7 @@ void parse_add(NodeParser& p) {
 void run_add(const Node& nd, const RunArgs& a) {
   const size_t n = static_cast<size_t>(nd.out.elements());
   a.pool.parallel_for(a.batch, [&](int b) {
-    k::add_values(n, a.input_ref(nd, 0, b), a.input_ref(nd, 1, b), a.output_ref(nd, b));
+    a.graph.kernels->add(n, a.input_ref(nd, 0, b), a.input_ref(nd, 1, b), a.output_ref(nd, b));
   });
 }
 
@@ -179,8 +179,8 @@ void parse_affine(NodeParser& p) {
 void run_affine(const Node& nd, const RunArgs& a) {
   const size_t pixels = static_cast<size_t>(nd.out.h) * nd.out.w;
   a.pool.parallel_for(a.batch, [&](int b) {
-    k::affine_values(pixels, nd.out.c, a.input_ref(nd, 0, b), nd.out_scale.data(),
-                     nd.out_bias.data(), a.output_ref(nd, b));
+    a.graph.kernels->affine(pixels, nd.out.c, a.input_ref(nd, 0, b), nd.out_scale.data(),
+                            nd.out_bias.data(), a.output_ref(nd, b));
   });
 }
 

@@ -8,6 +8,32 @@
 
 namespace pactq::rt::kernels {
 
+// requantize() on 8 values: t = y * inv clamped to [0, n] (NaN -> 0: max_ps
+// returns its second operand for a NaN), rounded half to even, stored as 8 bytes.
+static inline void store_codes8(__m256 y, float inv, int n, uint8_t* dst) {
+  __m256 t = _mm256_mul_ps(y, _mm256_set1_ps(inv));
+  t = _mm256_max_ps(t, _mm256_setzero_ps());
+  t = _mm256_min_ps(t, _mm256_set1_ps(static_cast<float>(n)));
+  t = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256i v = _mm256_cvttps_epi32(t);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_packus_epi16(w, w));
+}
+
+// float_activation() on 8 values.
+static inline __m256 float_activation8(__m256 y, FloatAct act, float alpha) {
+  if (act == FloatAct::kNone) return y;
+  y = _mm256_max_ps(y, _mm256_setzero_ps());
+  if (act == FloatAct::kClip) y = _mm256_min_ps(y, _mm256_set1_ps(alpha));
+  return y;
+}
+
+// 8 codes (u8) as floats times `scale`, as load_value() computes them.
+static inline __m256 dequantize8(const uint8_t* p, float scale) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), _mm256_set1_ps(scale));
+}
+
 // Vector epilogue for 8 consecutive output channels c0..c0+7 of one pixel
 // (acc: the int32 sums converted to float, or the float dot products).
 static inline void epilogue8(const Epilogue& e, __m256 acc, int oh, int ow, int c0, void* out,
@@ -23,9 +49,7 @@ static inline void epilogue8(const Epilogue& e, __m256 acc, int oh, int ow, int 
                             e.res_c +
                         rc0;
       if (e.res_codes) {
-        const __m128i b = _mm_loadl_epi64(
-            reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(e.res) + ri));
-        r = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), _mm256_set1_ps(e.res_scale));
+        r = dequantize8(static_cast<const uint8_t*>(e.res) + ri, e.res_scale);
       } else {
         r = _mm256_loadu_ps(static_cast<const float*>(e.res) + ri);
       }
@@ -37,20 +61,9 @@ static inline void epilogue8(const Epilogue& e, __m256 acc, int oh, int ow, int 
     y = _mm256_add_ps(y, r);
   }
   if (e.out_codes) {
-    __m256 t = _mm256_mul_ps(y, _mm256_set1_ps(e.inv));
-    t = _mm256_max_ps(t, _mm256_setzero_ps());
-    t = _mm256_min_ps(t, _mm256_set1_ps(static_cast<float>(e.n_out)));
-    t = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256i v = _mm256_cvttps_epi32(t);
-    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + idx),
-                     _mm_packus_epi16(w, w));
+    store_codes8(y, e.inv, e.n_out, static_cast<uint8_t*>(out) + idx);
   } else {
-    if (e.act != FloatAct::kNone) {
-      y = _mm256_max_ps(y, _mm256_setzero_ps());
-      if (e.act == FloatAct::kClip) y = _mm256_min_ps(y, _mm256_set1_ps(e.alpha));
-    }
-    _mm256_storeu_ps(static_cast<float*>(out) + idx, y);
+    _mm256_storeu_ps(static_cast<float*>(out) + idx, float_activation8(y, e.act, e.alpha));
   }
 }
 

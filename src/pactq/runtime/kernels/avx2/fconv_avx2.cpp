@@ -1,5 +1,7 @@
 // AVX2 float conv (fp first/last layers): the blocked body of
-// fconv_blocked.h with 4 pixels x 16 channels (8 ymm accumulators).
+// fconv_blocked.h with 3 pixels x 32 channels (12 ymm accumulators) when the
+// group has 32 output channels or more (ImageNet stems: 64), else 4 pixels x
+// 16 channels (CIFAR stems: 16; a 32-channel block would be half empty).
 #include <immintrin.h>
 
 #include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
@@ -38,11 +40,14 @@ struct V256 {
 
 void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                           const Epilogue& e, void* out, int oh_begin, int oh_end) {
+  const bool wide = p.g.cout_g >= 32;
   if (in_codes) {
-    fconv_blocked_rows<V256, 4, 2, true>(p, in, in_scale, e, out, oh_begin, oh_end);
-  } else {
-    fconv_blocked_rows<V256, 4, 2, false>(p, in, in_scale, e, out, oh_begin, oh_end);
+    if (wide)
+      return fconv_blocked_rows<V256, 3, 4, true>(p, in, in_scale, e, out, oh_begin, oh_end);
+    return fconv_blocked_rows<V256, 4, 2, true>(p, in, in_scale, e, out, oh_begin, oh_end);
   }
+  if (wide) return fconv_blocked_rows<V256, 3, 4, false>(p, in, in_scale, e, out, oh_begin, oh_end);
+  fconv_blocked_rows<V256, 4, 2, false>(p, in, in_scale, e, out, oh_begin, oh_end);
 }
 
 }  // namespace pactq::rt::kernels
