@@ -23,24 +23,20 @@ namespace pactq::rt::kernels {
 
 // acc[i][b] += x(px[i][k]) * w[k][b] for k in [0, n), in the reference's
 // order. w rows are `ldw` floats apart; `rem` output channels remain from the
-// block's first (lanes past it read as 0). Force-inlined with fully unrolled
+// block's first (lanes past it read as 0); kFull (rem covers the block) drops
+// the masked loads and their mask registers. Force-inlined with fully unrolled
 // pixel and vector loops: acc is then indexed by constants only and lives in
 // registers (a lambda or a runtime index put it on the stack, 2x slower).
-template <class V, int MR, int NB, bool kCodes, class Elem>
+template <class V, int MR, int NB, bool kCodes, bool kFull, class Elem>
 __attribute__((always_inline)) static inline void fconv_accumulate(typename V::Reg (&acc)[MR][NB],
                                                                    const Elem* const (&px)[MR],
                                                                    const float* w, int n,
                                                                    size_t ldw, int rem,
                                                                    float in_scale) {
   using Reg = typename V::Reg;
-  const bool full = rem >= NB * V::kLanes;
   for (int k = 0; k < n; ++k) {
     const float* wk = w + static_cast<size_t>(k) * ldw;
-    Reg wv[NB];
-#pragma GCC unroll 16
-    for (int b = 0; b < NB; ++b)
-      wv[b] = full ? V::load(wk + b * V::kLanes, V::kLanes)
-                   : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
+    Reg x[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       float xs;
@@ -49,9 +45,16 @@ __attribute__((always_inline)) static inline void fconv_accumulate(typename V::R
       } else {
         xs = px[i][k];
       }
-      const Reg x = V::set1(xs);
+      x[i] = V::set1(xs);
+    }
 #pragma GCC unroll 16
-      for (int b = 0; b < NB; ++b) acc[i][b] = V::add(acc[i][b], V::mul(x, wv[b]));
+    for (int b = 0; b < NB; ++b) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const Reg wv = kFull ? V::load(wk + b * V::kLanes, V::kLanes)
+                             : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
+        acc[i][b] = V::add(acc[i][b], V::mul(x[i], wv));
+      }
     }
   }
 }
@@ -91,23 +94,31 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
               const size_t step = static_cast<size_t>(g.sw) * g.in_c;
               const Elem* px[MR];
               for (int i = 0; i < MR; ++i) px[i] = row + i * step;
-              fconv_accumulate<V, MR, NB, kCodes>(
-                  acc, px, p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * ldw + j0,
-                  g.kw * g.cin_g, ldw, rem, in_scale);
+              const float* w = p.w.data() + static_cast<size_t>(r) * g.kw * g.cin_g * ldw + j0;
+              if (rem >= kBlockC) {
+                fconv_accumulate<V, MR, NB, kCodes, true>(acc, px, w, g.kw * g.cin_g, ldw, rem,
+                                                          in_scale);
+              } else {
+                fconv_accumulate<V, MR, NB, kCodes, false>(acc, px, w, g.kw * g.cin_g, ldw, rem,
+                                                           in_scale);
+              }
               continue;
             }
             for (int s = 0; s < g.kw; ++s) {
               const Elem* px[MR];
               tap_pixels<MR>(g, src, ih, ow0, s, static_cast<size_t>(grp) * g.cin_g, zeros.data(),
                              px);
-              fconv_accumulate<V, MR, NB, kCodes>(
-                  acc, px,
+              const float* w =
                   p.w.data() +
-                      ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
-                       g.cin_g) *
-                          ldw +
-                      j0,
-                  g.cin_g, ldw, rem, in_scale);
+                  ((static_cast<size_t>(grp) * taps + static_cast<size_t>(r) * g.kw + s) *
+                   g.cin_g) *
+                      ldw +
+                  j0;
+              if (rem >= kBlockC) {
+                fconv_accumulate<V, MR, NB, kCodes, true>(acc, px, w, g.cin_g, ldw, rem, in_scale);
+              } else {
+                fconv_accumulate<V, MR, NB, kCodes, false>(acc, px, w, g.cin_g, ldw, rem, in_scale);
+              }
             }
           }
           // Constant trip counts with guards (no early exit), for the same reason.

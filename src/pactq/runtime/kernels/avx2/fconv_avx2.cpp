@@ -1,7 +1,9 @@
 // AVX2 float conv (fp first/last layers): the blocked body of
-// fconv_blocked.h with 3 pixels x 32 channels (12 ymm accumulators) when the
+// fconv_blocked.h with 2 pixels x 32 channels (8 ymm accumulators) when the
 // group has 32 output channels or more (ImageNet stems: 64), else 4 pixels x
 // 16 channels (CIFAR stems: 16; a 32-channel block would be half empty).
+// Measured on Zen 1 (PreAct-ResNet18 stem, 7x7/2, 3 -> 64): 2x32 25 GFLOPS,
+// 4x16 20.6, 1x64 22; 3x32 needs 17 registers and GCC spills two accumulators.
 #include <immintrin.h>
 
 #include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
@@ -43,10 +45,10 @@ void fconv_rows_avx2_impl(const PackedFConv& p, const void* in, bool in_codes, f
   const bool wide = p.g.cout_g >= 32;
   if (in_codes) {
     if (wide)
-      return fconv_blocked_rows<V256, 3, 4, true>(p, in, in_scale, e, out, oh_begin, oh_end);
+      return fconv_blocked_rows<V256, 2, 4, true>(p, in, in_scale, e, out, oh_begin, oh_end);
     return fconv_blocked_rows<V256, 4, 2, true>(p, in, in_scale, e, out, oh_begin, oh_end);
   }
-  if (wide) return fconv_blocked_rows<V256, 3, 4, false>(p, in, in_scale, e, out, oh_begin, oh_end);
+  if (wide) return fconv_blocked_rows<V256, 2, 4, false>(p, in, in_scale, e, out, oh_begin, oh_end);
   fconv_blocked_rows<V256, 4, 2, false>(p, in, in_scale, e, out, oh_begin, oh_end);
 }
 
