@@ -1,9 +1,17 @@
 // A small fixed thread pool: parallel_for over an index range, the calling
 // thread participates. Not reentrant (one parallel_for at a time per pool).
+//
+// Idle workers and a waiting caller spin for a short while (kSpin) before
+// sleeping on a condition variable: a batch-1 network issues one parallel_for
+// per layer, microseconds apart, and a futex wake-up per layer cost more than
+// the layers themselves (ResNet20 batch 1: 0.19 ms on one thread, 0.41 ms on
+// two, before the spin).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -23,6 +31,9 @@ class ThreadPool {
   // Runs fn(i) for every i in [0, n), indices handed out one at a time.
   void parallel_for(int n, const std::function<void(int)>& fn);
 
+  // How long a worker (or the caller) polls before it sleeps.
+  static constexpr std::chrono::microseconds kSpin{200};
+
  private:
   void worker_loop();
   void drain();
@@ -30,12 +41,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_work_, cv_done_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
   const std::function<void(int)>* fn_ = nullptr;
   int n_ = 0;
   std::atomic<int> next_{0};
-  int active_ = 0;  // workers still inside the current job
+  std::atomic<int> active_{0};  // workers still inside the current job
 };
 
 }  // namespace pactq::rt

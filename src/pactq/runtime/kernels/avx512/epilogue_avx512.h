@@ -31,10 +31,28 @@ static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int
         r = _mm512_loadu_ps(static_cast<const float*>(e.res) + ri);
       }
     } else {
-      alignas(64) float tmp[16] = {};
-      for (int i = 0; i < 16; ++i)
-        if (valid >> i & 1) tmp[i] = residual_value(e, oh, ow, c0 + i);
-      r = _mm512_load_ps(tmp);
+      // A block that straddles the residual's channel range (a shortcut that
+      // pads channels, e.g. ResNet20's option A): load the lanes that exist
+      // and expand them into place, zeros elsewhere.
+      const int lo = rc0 < 0 ? -rc0 : 0;
+      const int hi = e.res_c - rc0 < 16 ? e.res_c - rc0 : 16;
+      r = _mm512_setzero_ps();
+      if (lo < hi) {
+        const __mmask16 have = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) & (valid >> lo));
+        const __mmask16 place = static_cast<__mmask16>(have << lo);
+        const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+                           static_cast<size_t>(ow) * e.res_stride) *
+                              e.res_c +
+                          (rc0 + lo);
+        if (e.res_codes) {
+          const __m128i b = _mm_maskz_loadu_epi8(have, static_cast<const uint8_t*>(e.res) + ri);
+          r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)),
+                            _mm512_set1_ps(e.res_scale));
+        } else {
+          r = _mm512_maskz_loadu_ps(have, static_cast<const float*>(e.res) + ri);
+        }
+        r = _mm512_maskz_expand_ps(place, r);
+      }
     }
     y = _mm512_add_ps(y, r);
   }
