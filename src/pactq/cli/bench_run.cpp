@@ -198,13 +198,20 @@ void add_bench_run(CLI::App& bench) {
     const at::Tensor one = pixels.slice(0, 0, 1).contiguous();
     Series rt1, th1, rtb, thb, pf1, pq1, pfb, pqb;
     for (int r = 0; r < a->rounds + 1; ++r) {  // round 0 warms up
+      // settle(): no contender is timed while the last one's threads still spin.
+      settle();
       const double a1 = median_seconds(a->latency_reps, [&] { runtime.run(px, 1); });
+      settle();
       const double b1 = median_seconds(a->latency_reps, [&] { torch_model->forward(one); });
+      settle();
       const double ab = median_seconds(a->batch_reps, [&] { runtime.run(px, a->batch); });
+      settle();
       const double bb = median_seconds(a->batch_reps, [&] { torch_model->forward(pixels); });
       std::pair<double, double> p1{0, 0}, pb{0, 0};
       if (peer) {
+        settle();
         p1 = peer->round(1, a->latency_reps);
+        settle();
         pb = peer->round(a->batch, a->batch_reps);
       }
       if (r == 0) continue;

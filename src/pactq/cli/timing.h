@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <vector>
 
 namespace pactq::cli {
@@ -23,6 +24,16 @@ double median_seconds(int reps, Fn&& fn) {
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return median(std::move(t));
+}
+
+// Lets the previous contender's idle threads stop spinning before the next is
+// timed: OpenMP's default wait policy keeps LibTorch's (and a peer process's)
+// threads spinning for milliseconds after each parallel region, and on 2
+// cores a spinning neighbour halved the throughput measured right after it
+// (ResNet20 runtime 3.8-6.3k img/s under OMP_WAIT_POLICY=active, 7.4-8.3k
+// passive). 50 ms covers libgomp's default spin count.
+inline void settle() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 }  // namespace pactq::cli
