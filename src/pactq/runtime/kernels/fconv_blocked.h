@@ -1,16 +1,16 @@
 // Register-blocked float conv body shared by the SIMD variants
 // (avx2/fconv_avx2.cpp, avx512/fconv_avx512.cpp), written once over a small
 // vector-traits type V:
-//   V::Reg, V::kLanes, V::zero(), V::set1(float), V::add(a, b), V::mul(a, b),
+//   V::Reg, V::kLanes, V::zero(), V::set1(float), V::fma(a, b, c) (a * b + c, one rounding),
 //   V::load(const float* p, int valid)  (lanes >= valid read as 0),
 //   V::store(e, acc, oh, ow, c0, valid, out, idx)  (the fused epilogue).
 // A block is MR output pixels along a row x NB vectors of output channels,
 // accumulated in registers; the weights of one (tap, input channel) are loaded
 // once per block. Per output element the operations are exactly the
-// reference's (fconv_impl.h): taps r, s, then input channels, acc = acc + x * w
-// as a multiply then an add (no FMA: compile with -ffp-contract=off), so the
-// results are bit-identical. A tap outside the image, or a pixel past the row
-// end, reads a zero pixel: acc + 0 * w == acc for finite weights, the same as
+// reference's (fconv_impl.h): taps r, s, then input channels, acc = fma(x, w,
+// acc), so the results are bit-identical (the epilogue stays a multiply then
+// an add: compile with -ffp-contract=off). A tap outside the image, or a pixel past the row
+// end, reads a zero pixel: fma(0, w, acc) == acc for finite weights, the same as
 // the reference's skipping it.
 #pragma once
 
@@ -53,7 +53,7 @@ __attribute__((always_inline)) static inline void fconv_accumulate(typename V::R
       for (int i = 0; i < MR; ++i) {
         const Reg wv = kFull ? V::load(wk + b * V::kLanes, V::kLanes)
                              : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
-        acc[i][b] = V::add(acc[i][b], V::mul(x[i], wv));
+        acc[i][b] = V::fma(x[i], wv, acc[i][b]);
       }
     }
   }

@@ -1,9 +1,11 @@
-// Float conv reference body (ref/fconv.cpp): the per-element operation order
-// (taps r, s, then input channels; acc = acc + x * w, no FMA) that every SIMD
-// variant (fconv_blocked.h) reproduces bit for bit.
+// Float conv reference body (ref/fconv.cpp): the per-element operations
+// (taps r, s, then input channels; acc = fma(x, w, acc), one rounding a term,
+// docs/format.md) that every SIMD variant (fconv_blocked.h) reproduces bit for
+// bit: a fused multiply-add is exactly rounded wherever it runs.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "pactq/runtime/kernels/kernels.h"
@@ -43,7 +45,7 @@ static inline void fconv_rows_impl(const PackedFConv& p, const void* in, bool in
               const float xv = x[ci];
               const float* wr = w + static_cast<size_t>(ci) * g.cout_g;
               float* a = acc.data();
-              for (int j = 0; j < g.cout_g; ++j) a[j] += xv * wr[j];
+              for (int j = 0; j < g.cout_g; ++j) a[j] = std::fma(xv, wr[j], a[j]);
             }
           }
         }

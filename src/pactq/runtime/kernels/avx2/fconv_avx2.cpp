@@ -17,8 +17,7 @@ struct V256 {
   static constexpr int kLanes = 8;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg set1(float x) { return _mm256_set1_ps(x); }
-  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
-  static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg load(const float* p, int valid) {
     if (valid >= 8) return _mm256_loadu_ps(p);
     // Lane k is loaded when k < valid (sign bit of the mask lane set).
