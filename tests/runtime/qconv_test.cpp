@@ -281,6 +281,28 @@ class QConvIsa : public ::testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Variants, QConvIsa, ::testing::Values("avx2", "avx512vnni"),
                          [](const auto& info) { return info.param; });
 
+// Linear layers (a 1x1 image): the VNNI kernel runs them as one pixel with
+// four 16-channel blocks at a time, then single blocks; widths that leave a
+// partial block and a remainder, K with a quad tail, both weight operand modes.
+TEST_P(QConvIsa, LinearLayersOnePixel) {
+  uint32_t seed = 3000;
+  for (int out_c : {64, 80, 100, 7})
+    for (int wbits : {4, 8})
+      for (bool codes : {true, false}) {
+        ConvCase cc;
+        cc.in_c = 70;
+        cc.out_c = out_c;
+        cc.h = cc.w = 1;
+        cc.kh = cc.kw = 1;
+        cc.ph = cc.pw = 0;
+        cc.wbits = wbits;
+        cc.abits = 4;
+        cc.seed = seed++;
+        cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
+        check(cc);
+      }
+}
+
 TEST_P(QConvIsa, EveryBitWidthPair) {
   uint32_t seed = 1000;
   for (int wbits = 1; wbits <= 8; ++wbits)
