@@ -303,6 +303,24 @@ TEST_P(QConvIsa, LinearLayersOnePixel) {
       }
 }
 
+// Rows of 7 and 14 pixels (ImageNet nets' last stages): the VNNI kernel takes
+// 7-pixel blocks there; two 16-channel blocks and a partial one.
+TEST_P(QConvIsa, SevenPixelRows) {
+  uint32_t seed = 4000;
+  for (int w : {7, 14})
+    for (int wbits : {3, 8}) {
+      ConvCase cc;
+      cc.in_c = 24;
+      cc.out_c = 40;
+      cc.h = 3;
+      cc.w = w;
+      cc.wbits = wbits;
+      cc.seed = seed++;
+      cc.residual = true;
+      check(cc);
+    }
+}
+
 TEST_P(QConvIsa, EveryBitWidthPair) {
   uint32_t seed = 1000;
   for (int wbits = 1; wbits <= 8; ++wbits)

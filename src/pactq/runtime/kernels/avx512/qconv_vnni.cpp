@@ -204,6 +204,13 @@ void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* 
           block<1, 1, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, 0);
         continue;
       }
+      // Rows of 7k pixels (ImageNet nets: 56, 28, 14, 7) take 7-pixel blocks:
+      // 8-pixel ones would compute 1 pixel in 8 on zeros.
+      if (g.out_w % 8 != 0 && g.out_w % 7 == 0) {
+        for (; ob + 2 <= nb; ob += 2)
+          for (int ow = 0; ow < g.out_w; ow += 7)
+            block<2, 7, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
+      }
       for (; ob + 2 <= nb; ob += 2)
         for (int ow = 0; ow < g.out_w; ow += 8)
           block<2, 8, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
