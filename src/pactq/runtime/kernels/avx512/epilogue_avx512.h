@@ -8,6 +8,16 @@
 
 namespace pactq::rt::kernels {
 
+// The residual's values at element `idx` of its image, lanes in `lanes`
+// (others 0): codes dequantized as residual_value() does, or floats.
+static inline __m512 residual16(const Epilogue& e, size_t idx, __mmask16 lanes) {
+  if (e.res_codes) {
+    const __m128i b = _mm_maskz_loadu_epi8(lanes, static_cast<const uint8_t*>(e.res) + idx);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(e.res_scale));
+  }
+  return _mm512_maskz_loadu_ps(lanes, static_cast<const float*>(e.res) + idx);
+}
+
 // Epilogue for 16 channels c0.. of one pixel (acc: the int32 sums converted to
 // float, or the float dot products); `valid` (a lane mask) says which
 // exist (the last block of a group may be partial).
@@ -17,19 +27,12 @@ static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int
   y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(valid, e.bias + c0));
   if (e.res) {
     const int rc0 = c0 - e.res_pad;
+    const size_t rpix = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+                         static_cast<size_t>(ow) * e.res_stride) *
+                        e.res_c;
     __m512 r;
     if (valid == 0xffff && rc0 >= 0 && rc0 + 16 <= e.res_c) {
-      const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
-                         static_cast<size_t>(ow) * e.res_stride) *
-                            e.res_c +
-                        rc0;
-      if (e.res_codes) {
-        const __m128i b = _mm_loadu_si128(
-            reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(e.res) + ri));
-        r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(e.res_scale));
-      } else {
-        r = _mm512_loadu_ps(static_cast<const float*>(e.res) + ri);
-      }
+      r = residual16(e, rpix + rc0, valid);
     } else {
       // A block that straddles the residual's channel range (a shortcut that
       // pads channels, e.g. ResNet20's option A): load the lanes that exist
@@ -39,19 +42,8 @@ static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int
       r = _mm512_setzero_ps();
       if (lo < hi) {
         const __mmask16 have = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) & (valid >> lo));
-        const __mmask16 place = static_cast<__mmask16>(have << lo);
-        const size_t ri = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
-                           static_cast<size_t>(ow) * e.res_stride) *
-                              e.res_c +
-                          (rc0 + lo);
-        if (e.res_codes) {
-          const __m128i b = _mm_maskz_loadu_epi8(have, static_cast<const uint8_t*>(e.res) + ri);
-          r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)),
-                            _mm512_set1_ps(e.res_scale));
-        } else {
-          r = _mm512_maskz_loadu_ps(have, static_cast<const float*>(e.res) + ri);
-        }
-        r = _mm512_maskz_expand_ps(place, r);
+        r = _mm512_maskz_expand_ps(static_cast<__mmask16>(have << lo),
+                                   residual16(e, rpix + rc0 + lo, have));
       }
     }
     y = _mm512_add_ps(y, r);

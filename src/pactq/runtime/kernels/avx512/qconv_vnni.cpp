@@ -3,12 +3,12 @@
 // Same K order as the AVX2 variant: tap (kh, kw) major, then input channels
 // in quads of 4 (cin_g rounded up to a multiple of 4, padded weight lanes 0).
 // One zmm of packed weights holds 16 output channels x 4 K values; the 4
-// activation bytes of a quad are broadcast (four quads come from one 16-byte
-// load and in-register shuffles) and `vpdpbusd` adds the 4 u8 x s8
-// products of each channel straight into its int32 lane: no int16 stage, no
-// saturation, no widening. Register block: MR output pixels along the row
-// x NB (1 or 2) blocks of 16 channels (run_mode picks MR); pixels past the row
-// end read the zero pixel and are not stored.
+// activation bytes of a quad are broadcast from memory and `vpdpbusd` adds the
+// 4 u8 x s8 products of each channel straight into its int32 lane: no int16
+// stage, no saturation, no widening. Register block: MR output pixels along
+// the row x NB blocks of 16 channels (run_mode picks both); the input rows are
+// read from a zero-halo copy (copy_halo_rows), so padding taps and pixels past
+// the row end read zeros, and the latter are not stored.
 //
 // Weight operand (pack time, by wbits):
 //  mode 1 (wbits <= 7): 2q - n_w fits int8; acc = sum (2q - n_w) a.
@@ -56,7 +56,7 @@ void pack_vnni(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
           p->w8[(blk * steps + step) * 64 + lane * 4 + ci % 4] = static_cast<int8_t>(w);
         }
     }
-  p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
+  p->zeros.clear();  // padding comes from the zero halo (copy_halo_rows)
 }
 
 // The input rows that output rows [oh0, oh1) read, copied with a zero halo:
@@ -179,11 +179,12 @@ inline void block(const PackedQConv& p, const uint8_t* rows, size_t row_bytes, c
   }
 }
 
+// The widest pixel block run_mode uses (the halo copy is sized for it).
+constexpr int kMaxMR = 16;
+
 // MR x NB: 8 x 2 blocks give 16 independent vpdpbusd chains; a lone 16-channel
 // block takes 16 pixels (when the row is that wide) for the same reason: with
 // 8 chains the instruction's latency, not its throughput, would limit it.
-constexpr int kMaxMR = 16;
-
 template <bool kWide, int kStep>
 void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* out, int oh0,
               int oh1) {
