@@ -12,13 +12,17 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "pactq/common/torch_compat.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/nn/pact_relu.h"
+#include "pactq/quant/pact.h"
 #include "pactq/train/checkpoint.h"
+#include "pactq/train/cuda_graph_step.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/device.h"
+#include "pactq/train/foreach_sgd.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/optimizer.h"
 #include "pactq/train/safetensors.h"
@@ -309,4 +313,219 @@ TEST(DeviceTraining, DeferredChecksStillStopADivergingRun) {
   EXPECT_EQ(a.state.epoch_seen, b.state.epoch_seen);
   EXPECT_EQ(a.state.epoch_seen, 5 * 32);
   fs::remove_all(dir);
+}
+
+TEST(DeviceAmp, OnlyOffAndBf16) {
+  EXPECT_NO_THROW(check_amp_spec("off"));
+  EXPECT_NO_THROW(check_amp_spec("bf16"));
+  for (const char* bad : {"fp16", "on", "", "BF16"}) {
+    try {
+      check_amp_spec(bad);
+      FAIL() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(
+          std::string(e.what()).rfind(std::string("--amp '") + bad + "': expected off or bf16", 0),
+          0u)
+          << e.what();
+    }
+  }
+  TrainConfig c;
+  c.amp = "fp16";
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+  c.amp = "bf16";
+  EXPECT_EQ(TrainConfig::from_json(c.to_json()).amp, "bf16");  // stored, so --resume keeps it
+}
+
+TEST(DeviceAmp, ScopeAutocastsConvolutionsAndRestoresTheState) {
+  const at::Device cpu(at::kCPU);
+  const at::Tensor x = at::randn({2, 3, 8, 8});
+  const at::Tensor w = at::randn({4, 3, 3, 3});
+  ASSERT_FALSE(pactq::compat::autocast_enabled(at::kCPU));
+  {
+    const pactq::compat::AutocastScope scope = autocast_for(cpu, "bf16");
+    EXPECT_TRUE(pactq::compat::autocast_enabled(at::kCPU));
+    EXPECT_EQ(at::conv2d(x, w).scalar_type(), at::kBFloat16);
+    {
+      const pactq::compat::AutocastScope off = autocast_for(cpu, "off");  // changes nothing
+      EXPECT_EQ(at::conv2d(x, w).scalar_type(), at::kBFloat16);
+    }
+    // PACT receives bfloat16 and computes in float32: the result is float32
+    // and equals PACT of the float32 value of its bfloat16 input.
+    pactq::nn::PactReLUOptions options;
+    options.bits = 4;
+    options.alpha_init = 2.0;
+    pactq::nn::PactReLU act(options);
+    const at::Tensor h = at::conv2d(x, w);
+    const at::Tensor y = act->forward(h);
+    EXPECT_EQ(y.scalar_type(), at::kFloat);
+    const pactq::compat::AutocastScope inner_off(at::kCPU, at::kBFloat16, false);
+    EXPECT_TRUE(at::equal(y, pactq::quant::pact(h.to(at::kFloat), act->alpha, 4)));
+  }
+  EXPECT_FALSE(pactq::compat::autocast_enabled(at::kCPU));
+  EXPECT_EQ(at::conv2d(x, w).scalar_type(), at::kFloat);
+}
+
+TEST(DeviceAmp, Bf16TrainingStepsLearn) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  // --amp bf16 through the trainer on the CPU (CPU autocast is the same
+  // mechanism as CUDA's): the loss falls and the checkpoint stays float32.
+  const std::string dir = temp_dir("devamp");
+  TrainConfig c;
+  c.model = "lenet5";
+  c.dataset = "fashion-mnist";
+  c.wbits = c.abits = "4";
+  c.alpha_init = 6;
+  c.batch_size = 64;
+  c.limit_train = 2048;
+  c.limit_test = 256;
+  c.epochs = 2;
+  c.lr = 0.05;
+  c.out = dir;
+  c.quiet = true;
+  c.threads = 2;
+  c.device = "cpu";
+  c.amp = "bf16";
+  run_training(c);
+  std::ifstream metrics(dir + "/metrics.jsonl");
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(metrics, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_LT(rows[1].at("train_loss").get<double>(), rows[0].at("train_loss").get<double>());
+  EXPECT_GT(rows[1].at("test_top1").get<double>(), 50.0);
+  auto model = build_model(c, 10);
+  load_checkpoint(dir + "/last.pt", *model, nullptr);
+  for (const auto& p : model->named_parameters())
+    EXPECT_EQ(p.value().scalar_type(), at::kFloat) << p.key();
+  std::ifstream config_file(dir + "/config.json");
+  EXPECT_EQ(nlohmann::json::parse(config_file).at("amp"), "bf16");
+  fs::remove_all(dir);
+}
+
+TEST(DeviceChannelsLast, SameStepAsNchwAndActivationsStayNhwc) {
+  // PACT keeps an NHWC activation NHWC (no copy back to NCHW) on both paths.
+  const at::Tensor act = to_channels_last(at::randn({2, 16, 8, 8}));
+  EXPECT_TRUE(act.is_contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto impl : {pactq::quant::PactImpl::kFused, pactq::quant::PactImpl::kComposite}) {
+    const at::Tensor y = pactq::quant::pact(act, at::full({1}, 2.0f), 4, impl);
+    EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  // A training step of ResNet20 in either layout: float (no rounding edge a
+  // different summation order could cross), compared tightly, and W4/A4.
+  for (const char* bits : {"fp", "4"}) {
+    TrainConfig c;
+    c.model = "resnet20";
+    c.wbits = c.abits = bits;
+    if (std::string(bits) == "fp") c.act_quant = "relu";
+    c.alpha_init = 3;
+    c.device = "cpu";
+    auto nchw = build_model(c, 10);
+    auto nhwc = build_model(c, 10);
+    {
+      at::NoGradGuard no_grad;
+      auto src = nchw->named_parameters();
+      for (auto& p : nhwc->named_parameters()) p.value().copy_(src[p.key()]);
+    }
+    use_channels_last(*nhwc);
+    size_t converted = 0;
+    for (const auto& p : nhwc->named_parameters()) {
+      if (p.value().dim() != 4) continue;
+      EXPECT_TRUE(p.value().is_contiguous(at::MemoryFormat::ChannelsLast)) << p.key();
+      ++converted;
+    }
+    EXPECT_EQ(converted, 19u);  // every conv: the first, 18 in the blocks
+    at::manual_seed(5);
+    const at::Tensor x = at::randn({4, 3, 32, 32});
+    const at::Tensor labels = at::randint(0, 10, {4}, at::kLong);
+    const at::Tensor want_logits = nchw->forward(x);
+    at::cross_entropy_loss(want_logits, labels).backward();
+    const at::Tensor logits = nhwc->forward(to_channels_last(x));
+    at::cross_entropy_loss(logits, labels).backward();
+    const bool exact = std::string(bits) == "fp";
+    if (exact) {
+      EXPECT_TRUE(at::allclose(logits, want_logits, 1e-4, 1e-4));
+    }
+    EXPECT_TRUE(at::isfinite(logits).all().item<bool>()) << bits;
+    auto want = nchw->named_parameters();
+    for (const auto& p : nhwc->named_parameters()) {
+      if (!p.value().requires_grad()) continue;  // a fixed (relu) alpha
+      const at::Tensor g = p.value().grad();
+      ASSERT_TRUE(g.defined()) << p.key();
+      EXPECT_TRUE(at::isfinite(g).all().item<bool>()) << p.key();
+      if (exact) {
+        EXPECT_TRUE(at::allclose(g, want[p.key()].grad(), 1e-3, 1e-4)) << p.key();
+      }
+    }
+  }
+}
+
+TEST(DeviceForeachSgd, SameUpdateAsTheOptimisersOwnStep) {
+  // Two param groups (weights with decay 5e-4, alphas with their own decay),
+  // momentum 0.9: the multi-tensor step must give the optimiser's numbers.
+  TrainConfig c;
+  c.model = "lenet5";
+  c.wbits = c.abits = "4";
+  c.alpha_init = 3;
+  c.weight_decay = 5e-4;
+  c.alpha_decay = 1e-3;
+  c.momentum = 0.9;
+  c.lr = 0.05;
+  auto a = build_model(c, 10);
+  auto b = build_model(c, 10);
+  {
+    at::NoGradGuard no_grad;
+    auto src = a->named_parameters();
+    for (auto& p : b->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  auto opt_a = make_optimizer(c, *a);
+  auto opt_b = make_optimizer(c, *b);
+  at::manual_seed(9);
+  const at::Tensor x = at::randn({8, 1, 28, 28});
+  const at::Tensor y = at::randint(0, 10, {8}, at::kLong);
+  auto backward = [&](pactq::models::QuantModel& m, torch::optim::Optimizer& o) {
+    o.zero_grad();
+    at::cross_entropy_loss(m.forward(x), y).backward();
+  };
+  backward(*b, *opt_b);
+  EXPECT_FALSE(foreach_sgd_step(*opt_b)) << "no momentum buffers before the first step";
+  for (int step = 0; step < 4; ++step) {
+    backward(*a, *opt_a);
+    opt_a->step();
+    backward(*b, *opt_b);
+    if (step == 0) {
+      opt_b->step();  // creates the buffers, as the trainer's first step does
+    } else {
+      EXPECT_TRUE(foreach_sgd_step(*opt_b)) << step;
+    }
+    auto want = a->named_parameters();
+    for (const auto& p : b->named_parameters()) {
+      EXPECT_TRUE(at::allclose(p.value(), want[p.key()], 1e-6, 1e-7)) << p.key() << " " << step;
+    }
+  }
+  // The parameters moved (the comparison above is not of untouched weights).
+  auto fresh = build_model(c, 10);
+  EXPECT_FALSE(
+      at::equal(fresh->named_parameters()["conv1.weight"], b->named_parameters()["conv1.weight"]));
+  c.optimizer = "adam";
+  auto adam = make_optimizer(c, *b);
+  EXPECT_FALSE(foreach_sgd_step(*adam));
+}
+
+TEST(DeviceCudaGraph, RefusedWithoutCudaInOneLine) {
+  TrainConfig c;
+  c.cuda_graph = true;
+  c.device = "cpu";
+  try {
+    c.validate();
+    FAIL() << "--cuda-graph with --device cpu was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--cuda-graph: needs a CUDA device"), std::string::npos)
+        << e.what();
+  }
+  if (!cuda_graphs_built()) {
+    EXPECT_THROW(CudaGraphStep({}), std::invalid_argument);
+    const Output out = run_pactq("bench train --cuda-graph --device cpu --steps 1 --warmup 0");
+    EXPECT_NE(out.status, 0);
+    EXPECT_NE(out.text.find("--cuda-graph: needs a CUDA device"), std::string::npos) << out.text;
+    EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 1) << out.text;
+  }
 }

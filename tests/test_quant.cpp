@@ -8,6 +8,7 @@
 #include <set>
 #include <vector>
 
+#include "pactq/common/torch_compat.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/pact.h"
 #include "pactq/quant/pact_kernel.h"
@@ -55,8 +56,9 @@ struct PactGrads {
 
 PactGrads run_pact(const at::Tensor& x_in, float alpha_value, int bits, PactImpl impl,
                    const at::Tensor& upstream) {
+  // clone() keeps x_in's layout (channels_last stays so) and device.
   at::Tensor x = x_in.detach().clone().set_requires_grad(true);
-  at::Tensor alpha = alpha_tensor(alpha_value);
+  at::Tensor alpha = alpha_tensor(alpha_value).to(x.device());
   at::Tensor y = pactq::quant::pact(x, alpha, bits, impl);
   y.backward(upstream);
   return {y.detach(), x.grad(), alpha.grad()};
@@ -240,6 +242,69 @@ TEST(QuantPact, BackwardOnNonContiguousAndChannelsLastInputs) {
       EXPECT_NEAR(got.grad_alpha.item<double>(), want.grad_alpha.item<double>(), 1e-4) << c.name;
     }
   }
+}
+
+TEST(QuantPactCuda, FusedCudaEqualsTheCpuKernelBitForBit) {
+  // Runs where a CUDA device is visible (scripts/device-check --remote). In a
+  // build with pact_cuda.cu the CUDA tensors take the fused CUDA kernels, else
+  // the composite; either way the CPU fused kernel is the reference.
+  if (pactq::compat::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const at::Device gpu(at::kCUDA, 0);
+  const at::Tensor probe = at::zeros({8}, at::TensorOptions(gpu));
+  EXPECT_EQ(pactq::quant::pact_fused_eligible(probe, alpha_tensor(1.0f).to(gpu)),
+            pactq::quant::pact_cuda_kernels_built());
+  at::manual_seed(11);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  struct Case {
+    std::string name;
+    at::Tensor x, upstream;  // on the CPU
+  };
+  std::vector<Case> cases;
+  for (int64_t count : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{37}, int64_t{70001}}) {
+    at::Tensor x = at::randn({count}) * 3;
+    auto* p = x.data_ptr<float>();
+    for (int64_t i : {int64_t{0}, count / 2}) p[i] = 2.0f;  // exactly alpha
+    if (count > 7) {
+      p[1] = nan, p[2] = inf, p[3] = -inf, p[4] = 0.0f, p[count - 1] = nan;
+      p[5] = 0.25f, p[6] = 0.75f;  // ties of the 2-bit grid (step 2/3 is not, 0.25 at 8 bits)
+    }
+    cases.push_back({"flat " + std::to_string(count), x, at::randn_like(x)});
+  }
+  const at::Tensor act = at::randn({16, 24, 9, 9}) * 2;
+  cases.push_back({"channels_last", act.contiguous(cl), at::randn_like(act).contiguous(cl)});
+  cases.push_back(
+      {"channels_last input, contiguous gradient", act.contiguous(cl), at::randn_like(act)});
+  cases.push_back({"transposed", act.transpose(1, 3), at::randn_like(act).transpose(1, 3)});
+  for (const Case& c : cases) {
+    for (int bits : {2, 4, 8, 32}) {
+      const PactGrads want = run_pact(c.x, 2.0f, bits, PactImpl::kFused, c.upstream);
+      const PactGrads got = run_pact(c.x.to(gpu), 2.0f, bits, PactImpl::kAuto, c.upstream.to(gpu));
+      EXPECT_TRUE(same_values(got.y.cpu(), want.y)) << c.name << ", bits " << bits;
+      EXPECT_TRUE(same_values(got.grad_x.cpu(), want.grad_x)) << c.name << ", bits " << bits;
+      EXPECT_EQ(got.y.suggest_memory_format(), c.x.suggest_memory_format()) << c.name;
+      const double a = got.grad_alpha.cpu().item<double>();
+      const double b = want.grad_alpha.item<double>();
+      EXPECT_NEAR(a, b, 1e-6 * (1 + std::abs(b))) << c.name << ", bits " << bits;
+    }
+  }
+  // A contiguous view 4 bytes past an allocation: the kernels' scalar loads.
+  const at::Tensor big = at::randn({4099}) * 2;
+  const at::Tensor upstream = at::randn({4098});
+  auto view_grads = [&](const at::Device& device) {
+    at::Tensor leaf = big.to(device).detach().clone().requires_grad_(true);
+    at::Tensor alpha = alpha_tensor(2.0f).to(device);
+    const at::Tensor view = leaf.narrow(0, 1, 4098);
+    at::Tensor y = pactq::quant::pact(view, alpha, 4);
+    y.backward(upstream.to(device));
+    return PactGrads{y.detach().cpu(), leaf.grad().cpu(), alpha.grad().cpu()};
+  };
+  const PactGrads want = view_grads(at::kCPU);
+  const PactGrads got = view_grads(gpu);
+  EXPECT_TRUE(at::equal(got.y, want.y));
+  EXPECT_TRUE(at::equal(got.grad_x, want.grad_x));
+  EXPECT_NEAR(got.grad_alpha.item<double>(), want.grad_alpha.item<double>(), 1e-6 * 4098);
 }
 
 TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {

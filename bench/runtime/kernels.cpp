@@ -1,6 +1,7 @@
 // Micro-benchmarks of the runtime's conv kernels on the ResNet20 shapes, for
 // every ISA variant and the 2/4/8-bit widths, reported in GOPS (2 ops per
-// multiply-accumulate), plus the peaks of vpmaddubsw, vpdpbusd and fp32 FMA.
+// multiply-accumulate), plus the peaks of vpmaddubsw, vpdpbusd and fp32 FMA, and of the
+// two 2-bit alternatives (bit-serial popcount, vpermb table lookup).
 //   build/pactq_runtime_bench --benchmark_filter='QConv|FConv|Peak' --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
@@ -304,6 +305,91 @@ void fma512_loop(long n) {
   }
 }
 
+// The two ways a 2-bit kernel could beat one product per byte lane, as peaks
+// to set against dpbusd's (docs/benchmarks.md, "2 bits"):
+// bit-serial: W2/A2 dot products from bit planes, sum over the 4 plane pairs
+// (a_i, q_j) of 2^(i+j) popcount(a_i & q_j); one and + popcnt + add per plane
+// pair covers 512 lanes, so 4 triples are 512 2-bit products (1024 ops).
+__attribute__((target("avx512f"))) void bitserial_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+        "vpandq %%zmm12, %%zmm14, %%zmm16\n\t"
+        "vpopcntq %%zmm16, %%zmm16\n\t"
+        "vpaddq %%zmm16, %%zmm0, %%zmm0\n\t"
+        "vpandq %%zmm13, %%zmm14, %%zmm17\n\t"
+        "vpopcntq %%zmm17, %%zmm17\n\t"
+        "vpaddq %%zmm17, %%zmm1, %%zmm1\n\t"
+        "vpandq %%zmm12, %%zmm15, %%zmm18\n\t"
+        "vpopcntq %%zmm18, %%zmm18\n\t"
+        "vpaddq %%zmm18, %%zmm2, %%zmm2\n\t"
+        "vpandq %%zmm13, %%zmm15, %%zmm19\n\t"
+        "vpopcntq %%zmm19, %%zmm19\n\t"
+        "vpaddq %%zmm19, %%zmm3, %%zmm3\n\t"
+        "vpandq %%zmm12, %%zmm14, %%zmm20\n\t"
+        "vpopcntq %%zmm20, %%zmm20\n\t"
+        "vpaddq %%zmm20, %%zmm4, %%zmm4\n\t"
+        "vpandq %%zmm13, %%zmm14, %%zmm21\n\t"
+        "vpopcntq %%zmm21, %%zmm21\n\t"
+        "vpaddq %%zmm21, %%zmm5, %%zmm5\n\t"
+        "vpandq %%zmm12, %%zmm15, %%zmm22\n\t"
+        "vpopcntq %%zmm22, %%zmm22\n\t"
+        "vpaddq %%zmm22, %%zmm6, %%zmm6\n\t"
+        "vpandq %%zmm13, %%zmm15, %%zmm23\n\t"
+        "vpopcntq %%zmm23, %%zmm23\n\t"
+        "vpaddq %%zmm23, %%zmm7, %%zmm7\n\t"
+        "vpandq %%zmm12, %%zmm14, %%zmm24\n\t"
+        "vpopcntq %%zmm24, %%zmm24\n\t"
+        "vpaddq %%zmm24, %%zmm8, %%zmm8\n\t"
+        "vpandq %%zmm13, %%zmm14, %%zmm25\n\t"
+        "vpopcntq %%zmm25, %%zmm25\n\t"
+        "vpaddq %%zmm25, %%zmm9, %%zmm9\n\t"
+        "vpandq %%zmm12, %%zmm15, %%zmm26\n\t"
+        "vpopcntq %%zmm26, %%zmm26\n\t"
+        "vpaddq %%zmm26, %%zmm10, %%zmm10\n\t"
+        "vpandq %%zmm13, %%zmm15, %%zmm27\n\t"
+        "vpopcntq %%zmm27, %%zmm27\n\t"
+        "vpaddq %%zmm27, %%zmm11, %%zmm11\n\t"
+        :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27");
+  }
+}
+
+// table lookup: vpermb reads a 64-byte table of partial sums indexed by 6
+// bits, three 2-bit weights (or codes) per lane: 64 lanes x 3 products.
+__attribute__((target("avx512f"))) void vpermb_loop(long n) {
+  for (long i = 0; i < n; ++i) {
+    asm volatile(
+        "vpermb %%zmm15, %%zmm12, %%zmm16\n\t"
+        "vpaddb %%zmm16, %%zmm0, %%zmm0\n\t"
+        "vpermb %%zmm15, %%zmm13, %%zmm17\n\t"
+        "vpaddb %%zmm17, %%zmm1, %%zmm1\n\t"
+        "vpermb %%zmm15, %%zmm12, %%zmm18\n\t"
+        "vpaddb %%zmm18, %%zmm2, %%zmm2\n\t"
+        "vpermb %%zmm15, %%zmm13, %%zmm19\n\t"
+        "vpaddb %%zmm19, %%zmm3, %%zmm3\n\t"
+        "vpermb %%zmm15, %%zmm12, %%zmm20\n\t"
+        "vpaddb %%zmm20, %%zmm4, %%zmm4\n\t"
+        "vpermb %%zmm15, %%zmm13, %%zmm21\n\t"
+        "vpaddb %%zmm21, %%zmm5, %%zmm5\n\t"
+        "vpermb %%zmm15, %%zmm12, %%zmm22\n\t"
+        "vpaddb %%zmm22, %%zmm6, %%zmm6\n\t"
+        "vpermb %%zmm15, %%zmm13, %%zmm23\n\t"
+        "vpaddb %%zmm23, %%zmm7, %%zmm7\n\t"
+        "vpermb %%zmm15, %%zmm12, %%zmm24\n\t"
+        "vpaddb %%zmm24, %%zmm8, %%zmm8\n\t"
+        "vpermb %%zmm15, %%zmm13, %%zmm25\n\t"
+        "vpaddb %%zmm25, %%zmm9, %%zmm9\n\t"
+        :
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27");
+  }
+}
+
 void BM_PeakMaddubsAvx2(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", maddubs_loop);
 }
@@ -316,6 +402,12 @@ void BM_PeakFmaAvx2(benchmark::State& state) {
 }
 void BM_PeakDpbusdAvx512(benchmark::State& state) {
   run_peak(state, k::kernel_set(Isa::kAvx512Vnni) != nullptr, 128.0 * 12, "GOPS", dpbusd_loop);
+}
+void BM_PeakBitSerial2x2Avx512(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx512vpopcntdq"), 2.0 * 512 * 3, "GOPS", bitserial_loop);
+}
+void BM_PeakVpermb3x2Avx512(benchmark::State& state) {
+  run_peak(state, __builtin_cpu_supports("avx512vbmi"), 2.0 * 64 * 3 * 10, "GOPS", vpermb_loop);
 }
 void BM_PeakFmaAvx512(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx512f"), 32.0 * 12, "GFLOPS", fma512_loop);
@@ -344,3 +436,5 @@ BENCHMARK(BM_PeakPshufbAvx2)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx2)->UseRealTime();
 BENCHMARK(BM_PeakDpbusdAvx512)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx512)->UseRealTime();
+BENCHMARK(BM_PeakBitSerial2x2Avx512)->UseRealTime();
+BENCHMARK(BM_PeakVpermb3x2Avx512)->UseRealTime();

@@ -147,6 +147,14 @@ void add_bench_train(CLI::App& bench) {
                   "peer under torch.compile and the peak-memory measurement (CPU allocator) is "
                   "skipped")
       ->capture_default_str();
+  cmd->add_option("--amp", a->options.amp,
+                  "off | bf16: autocast convolutions and linear layers to bfloat16, as train "
+                  "--amp does (the peer runs float32)")
+      ->capture_default_str();
+  cmd->add_flag("--channels-last", a->options.channels_last,
+                "NHWC weights and batch, as train --channels-last");
+  cmd->add_flag("--cuda-graph", a->options.cuda_graph,
+                "CUDA: forward and backward replayed from a CUDA graph, as train --cuda-graph");
   cmd->add_flag("--peer", a->peer, "also run the Python eager peer at the same bits");
   const std::string found = default_peer_script();
   cmd->add_option("--peer-script", a->peer_script,
@@ -161,6 +169,7 @@ void add_bench_train(CLI::App& bench) {
     // timing runs.
     const nn::PrecisionPolicy policy = a->config.precision_policy();
     const at::Device device = train::resolve_device(a->options.device);
+    train::check_amp_spec(a->options.amp);
     PeerRun peer;
     std::string script = a->peer_script;
     if (a->peer) {
@@ -187,9 +196,12 @@ void add_bench_train(CLI::App& bench) {
     const train::TrainConfig& q = a->config;
     const auto t = train::benchmark_training_steps({fp, q}, a->options);
     const double ratio = t[1].median() / t[0].median();
-    fmt::print("bench train: {} batch {} on {}, {} threads, {} timed steps each (interleaved)\n",
-               q.model, a->options.batch_size, device.str(), at::get_num_threads(),
-               a->options.steps);
+    fmt::print("bench train: {} batch {} on {}{}, {} threads, {} timed steps each (interleaved)\n",
+               q.model, a->options.batch_size, device.str(),
+               std::string(a->options.amp == "off" ? "" : " with --amp " + a->options.amp) +
+                   (a->options.channels_last ? " (channels_last)" : "") +
+                   (a->options.cuda_graph ? " (CUDA graph)" : ""),
+               at::get_num_threads(), a->options.steps);
     fmt::print("  ratio W{}/A{} / float: {:.3f}x\n", q.wbits, q.abits, ratio);
     for (const auto& s : t) {
       fmt::print("  {:<22} median {:7.1f} ms  ({:.0f} img/s)\n", s.label, 1e3 * s.median(),

@@ -65,6 +65,16 @@ void add_model_options(CLI::App& cmd, train::TrainConfig& c) {
                  "cpu | cuda | cuda:N | auto (CUDA when this LibTorch has it and a device is "
                  "visible, else cpu)")
       ->capture_default_str();
+  cmd.add_option("--amp", c.amp,
+                 "off | bf16: run convolutions and linear layers in bfloat16 under autocast "
+                 "(PACT and the loss stay float32)")
+      ->capture_default_str();
+  cmd.add_flag("--channels-last", c.channels_last,
+               "keep convolution weights and batches in NHWC memory order (tensor-core GPUs "
+               "want it; shapes and checkpoints do not change)");
+  cmd.add_flag("--cuda-graph", c.cuda_graph,
+               "CUDA: capture forward and backward once in a CUDA graph and replay it every "
+               "step (one process; fixed batch shape)");
   cmd.add_option("--limit-test", c.limit_test, "evaluate on the first N test images only");
   cmd.add_flag("--skip-bad-images", c.skip_bad_images,
                "image folders: skip undecodable files with a warning instead of failing");

@@ -3,9 +3,15 @@
 // uses APIs common to both.
 #pragma once
 #include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
+#include <torch/optim/optimizer.h>
+#include <torch/version.h>
 
 #include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
 
 namespace pactq::compat {
 
@@ -27,6 +33,96 @@ inline int64_t cuda_device_count() {
 inline void cuda_synchronize(int64_t index = -1) {
   torch::cuda::synchronize(index);
 }
+
+// ---- optimiser state ----
+// A parameter's state (momentum buffer, ...) in a torch::optim optimiser, or
+// nullptr. 1.13 keys the state by the TensorImpl address printed as a string;
+// later releases by the address itself.
+template <class Optimizer>
+torch::optim::OptimizerParamState* optimizer_param_state(Optimizer& optimizer,
+                                                         const at::Tensor& param) {
+  auto& state = optimizer.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  Key key{};
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream address;
+    address << param.unsafeGetTensorImpl();
+    key = address.str();
+  } else {
+    key = param.unsafeGetTensorImpl();
+  }
+  const auto it = state.find(key);
+  return it == state.end() ? nullptr : it->second.get();
+}
+
+// ---- autocast (--amp) ----
+// 1.13 has one switch and dtype per device kind (set_enabled / set_cpu_enabled,
+// set_autocast_gpu_dtype / set_autocast_cpu_dtype); 2.4 made them functions of
+// the device type and later releases drop the old names.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define PACTQ_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+inline bool autocast_enabled(at::DeviceType type) {
+#if defined(PACTQ_AUTOCAST_BY_DEVICE_TYPE)
+  return at::autocast::is_autocast_enabled(type);
+#else
+  return type == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+inline at::ScalarType autocast_dtype(at::DeviceType type) {
+#if defined(PACTQ_AUTOCAST_BY_DEVICE_TYPE)
+  return at::autocast::get_autocast_dtype(type);
+#else
+  return type == at::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                           : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
+inline void set_autocast(at::DeviceType type, bool enabled, at::ScalarType dtype) {
+#if defined(PACTQ_AUTOCAST_BY_DEVICE_TYPE)
+  at::autocast::set_autocast_enabled(type, enabled);
+  at::autocast::set_autocast_dtype(type, dtype);
+#else
+  if (type == at::kCUDA) {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+#endif
+}
+
+// Autocast to `dtype` on `type` (CPU or CUDA) for the scope's lifetime, as
+// Python's `with torch.autocast(...)`: ops on autocast's lists (convolutions,
+// matmuls) run in `dtype`, the rest as they are. Nothing when !enabled.
+class AutocastScope {
+ public:
+  AutocastScope(at::DeviceType type, at::ScalarType dtype, bool enabled)
+      : type_(type), active_(enabled) {
+    if (!active_) return;
+    was_enabled_ = autocast_enabled(type_);
+    was_dtype_ = autocast_dtype(type_);
+    set_autocast(type_, true, dtype);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    // The cast-weight cache lives while any scope is open, as in Python.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    set_autocast(type_, was_enabled_, was_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  at::DeviceType type_;
+  bool active_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kFloat;
+};
 
 }  // namespace pactq::compat
 

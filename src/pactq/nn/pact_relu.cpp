@@ -71,6 +71,11 @@ at::Tensor PactReLUImpl::forward(const at::Tensor& x) {
     if (observer->full_precision()) return at::relu(x);
   }
   if (options_.kind == ActivationKind::kRelu) return at::relu(x);
+  // Under autocast (--amp) the layer before hands over bfloat16: PACT's
+  // clipping, rounding and alpha gradient are computed in float32.
+  if (x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf) {
+    return quant::pact(x.to(at::kFloat), alpha, options_.bits);
+  }
   return quant::pact(x, alpha, options_.bits);
 }
 

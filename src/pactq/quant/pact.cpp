@@ -9,7 +9,13 @@
 #include <vector>
 
 #include "pactq/quant/bits.h"
+#include "pactq/quant/pact_cuda.h"
 #include "pactq/quant/pact_kernel.h"
+
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace pactq::quant {
 namespace {
@@ -57,11 +63,15 @@ std::pair<at::Tensor, at::Tensor> forward_composite(const at::Tensor& x, const a
   return {y, mask};
 }
 
+// The fused paths run over the tensor's memory in its own dense layout (a
+// channels_last activation stays channels_last, with no copy); backward reads
+// the gradient in that same layout, so mask bit i and gradient element i are
+// one element.
 std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at::Tensor& alpha,
-                                                int bits) {
-  const at::Tensor x = x_in.contiguous();
+                                                int bits, at::MemoryFormat format) {
+  const at::Tensor x = x_in.contiguous(format);
   const at::Tensor a = alpha.reshape({}).to(at::kFloat);
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = at::empty_like(x, x.options(), format);
   at::Tensor mask = at::empty({kernels::pact_mask_bytes(x.numel())}, x.options().dtype(at::kByte));
   kernels::PactForwardArgs args{x.data_ptr<float>(),
                                 y.data_ptr<float>(),
@@ -87,10 +97,10 @@ std::pair<at::Tensor, at::Tensor> backward_composite(const at::Tensor& grad,
   return {grad_x, clipped.sum(at::kDouble).to(grad.dtype())};
 }
 
-std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in,
-                                                 const at::Tensor& mask) {
-  const at::Tensor grad = grad_in.contiguous();
-  at::Tensor grad_x = at::empty_like(grad);
+std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in, const at::Tensor& mask,
+                                                 at::MemoryFormat format) {
+  const at::Tensor grad = grad_in.to(at::kFloat).contiguous(format);
+  at::Tensor grad_x = at::empty_like(grad, grad.options(), format);
   const int64_t numel = grad.numel();
   std::vector<double> partial(static_cast<size_t>((numel + kChunk - 1) / kChunk), 0.0);
   const kernels::PactBackwardFn kernel = kernels::selected_pact_kernel_set().backward;
@@ -105,37 +115,127 @@ std::pair<at::Tensor, at::Tensor> backward_fused(const at::Tensor& grad_in,
   return {grad_x, at::scalar_tensor(total, grad.options()).to(at::kFloat)};
 }
 
+// Which implementation a forward used; its backward must be the matching one
+// (the fused kernels' masks are packed).
+enum class Path : int64_t { kComposite = 0, kFusedCpu = 1, kFusedCuda = 2 };
+
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+// As forward_fused / backward_fused, on the current CUDA stream.
+std::pair<at::Tensor, at::Tensor> forward_fused_cuda(const at::Tensor& x_in,
+                                                     const at::Tensor& alpha, int bits,
+                                                     at::MemoryFormat format) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const at::Tensor x = x_in.contiguous(format);
+  const at::Tensor a = alpha.reshape({}).to(at::kFloat).contiguous();
+  at::Tensor y = at::empty_like(x, x.options(), format);
+  at::Tensor mask = at::empty({kernels::pact_mask_bytes(x.numel())}, x.options().dtype(at::kByte));
+  cuda::PactCudaForwardArgs args{x.data_ptr<float>(),
+                                 y.data_ptr<float>(),
+                                 mask.data_ptr<uint8_t>(),
+                                 a.data_ptr<float>(),
+                                 nullptr,
+                                 nullptr,
+                                 x.numel(),
+                                 !is_full_precision(bits)};
+  Scales s;
+  if (args.quantize) {  // device scalars: no host read
+    s = step_scales(a, max_code(bits));
+    s.scale = s.scale.contiguous();
+    s.inv_scale = s.inv_scale.contiguous();
+    args.scale = s.scale.data_ptr<float>();
+    args.inv_scale = s.inv_scale.data_ptr<float>();
+  }
+  cuda::pact_forward(args, c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
+  return {y, mask};
+}
+
+std::pair<at::Tensor, at::Tensor> backward_fused_cuda(const at::Tensor& grad_in,
+                                                      const at::Tensor& mask,
+                                                      at::MemoryFormat format) {
+  const c10::cuda::CUDAGuard guard(grad_in.device());
+  const at::Tensor grad = grad_in.to(at::kFloat).contiguous(format);
+  at::Tensor grad_x = at::empty_like(grad, grad.options(), format);
+  const int64_t numel = grad.numel();
+  at::Tensor partials =
+      at::empty({cuda::pact_backward_partials(numel)}, grad.options().dtype(at::kDouble));
+  cuda::pact_backward(grad.data_ptr<float>(), mask.data_ptr<uint8_t>(), grad_x.data_ptr<float>(),
+                      partials.data_ptr<double>(), numel,
+                      c10::cuda::getCurrentCUDAStream(grad.device().index()).stream());
+  return {grad_x, partials.sum().to(at::kFloat)};
+}
+#endif
+
 class PactFunction : public torch::autograd::Function<PactFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& alpha,
-                            int64_t bits, bool fused) {
-    auto [y, mask] = fused ? forward_fused(x, alpha, static_cast<int>(bits))
-                           : forward_composite(x, alpha, static_cast<int>(bits));
-    ctx->save_for_backward({mask});
-    ctx->saved_data["fused"] = fused;
+                            int64_t bits, int64_t path_code) {
+    const Path path = static_cast<Path>(path_code);
+    const at::MemoryFormat format = x.suggest_memory_format();
+    std::pair<at::Tensor, at::Tensor> out;
+    switch (path) {
+      case Path::kFusedCpu:
+        out = forward_fused(x, alpha, static_cast<int>(bits), format);
+        break;
+      case Path::kFusedCuda:
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+        out = forward_fused_cuda(x, alpha, static_cast<int>(bits), format);
+        break;
+#else
+        throw std::logic_error("pact: CUDA kernels are not built");
+#endif
+      case Path::kComposite:
+        out = forward_composite(x, alpha, static_cast<int>(bits));
+        break;
+    }
+    ctx->save_for_backward({out.second});
+    ctx->saved_data["path"] = path_code;
+    ctx->saved_data["format"] = static_cast<int64_t>(format);
     ctx->saved_data["alpha_shape"] = alpha.sizes().vec();
     ctx->saved_data["alpha_dtype"] = static_cast<int64_t>(alpha.scalar_type());
-    return y;
+    return out.first;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const at::Tensor mask = ctx->get_saved_variables()[0];
-    const bool fused = ctx->saved_data["fused"].toBool();
+    const Path path = static_cast<Path>(ctx->saved_data["path"].toInt());
+    const auto format = static_cast<at::MemoryFormat>(ctx->saved_data["format"].toInt());
     const at::Tensor& grad = grad_outputs[0];
-    // The fused forward's mask is packed: its backward is always the fused one.
-    auto [grad_x, grad_alpha] =
-        fused ? backward_fused(grad.to(at::kFloat), mask) : backward_composite(grad, mask);
+    std::pair<at::Tensor, at::Tensor> out;
+    switch (path) {
+      case Path::kFusedCpu:
+        out = backward_fused(grad, mask, format);
+        break;
+      case Path::kFusedCuda:
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+        out = backward_fused_cuda(grad, mask, format);
+        break;
+#else
+        throw std::logic_error("pact: CUDA kernels are not built");
+#endif
+      case Path::kComposite:
+        out = backward_composite(grad, mask);
+        break;
+    }
     const auto shape = ctx->saved_data["alpha_shape"].toIntVector();
     const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["alpha_dtype"].toInt());
-    return {grad_x, grad_alpha.reshape(shape).to(dtype), at::Tensor(), at::Tensor()};
+    return {out.first, out.second.reshape(shape).to(dtype), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
+bool pact_cuda_kernels_built() {
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool pact_fused_eligible(const at::Tensor& x, const at::Tensor& alpha) {
-  return x.device().is_cpu() && alpha.device().is_cpu() && x.scalar_type() == at::kFloat &&
-         x.layout() == at::kStrided;
+  if (x.scalar_type() != at::kFloat || x.layout() != at::kStrided) return false;
+  if (x.device().is_cpu()) return alpha.device().is_cpu();
+  return x.device().is_cuda() && alpha.device() == x.device() && pact_cuda_kernels_built();
 }
 
 at::Tensor pact(const at::Tensor& x, const at::Tensor& alpha, int bits, PactImpl impl) {
@@ -166,14 +266,19 @@ at::Tensor pact(const at::Tensor& x, const at::Tensor& alpha, int bits, PactImpl
       break;
     case PactImpl::kFused:
       if (!pact_fused_eligible(x, alpha)) {
-        throw std::invalid_argument("pact: the fused kernel needs float32 CPU tensors");
+        throw std::invalid_argument(pact_cuda_kernels_built()
+                                        ? "pact: the fused kernels need float32 CPU or CUDA tensors"
+                                        : "pact: the fused kernel needs float32 CPU tensors (this "
+                                          "build has no CUDA kernels)");
       }
       fused = true;
       break;
     case PactImpl::kComposite:
       break;
   }
-  return PactFunction::apply(x, alpha, static_cast<int64_t>(bits), fused);
+  const Path path =
+      !fused ? Path::kComposite : (x.device().is_cpu() ? Path::kFusedCpu : Path::kFusedCuda);
+  return PactFunction::apply(x, alpha, static_cast<int64_t>(bits), static_cast<int64_t>(path));
 }
 
 }  // namespace pactq::quant

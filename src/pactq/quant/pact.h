@@ -7,15 +7,15 @@
 // step: dL/dx = dL/dy_q where 0 <= x < alpha (else 0), dL/dalpha = sum of
 // dL/dy_q over x >= alpha, and nothing from elements below alpha (see
 // PACT.md, "the gradient trap"). Only a region mask is kept for backward,
-// not the input: 2 bits per element on the fused CPU path.
+// not the input: 2 bits per element on the fused CPU and CUDA paths.
 #pragma once
 #include <ATen/ATen.h>
 
 namespace pactq::quant {
 
 enum class PactImpl {
-  kAuto,       // fused CPU kernel for contiguous float32 CPU tensors, composite otherwise
-  kFused,      // fused CPU kernel; throws if the tensors do not qualify
+  kAuto,       // fused kernel for float32 CPU (and CUDA, when built) tensors, else composite
+  kFused,      // fused kernel; throws if the tensors do not qualify
   kComposite,  // ATen ops only: works on every device and dtype
 };
 
@@ -24,8 +24,13 @@ enum class PactImpl {
 at::Tensor pact(const at::Tensor& x, const at::Tensor& alpha, int bits,
                 PactImpl impl = PactImpl::kAuto);
 
-// True when the fused CPU kernel can handle these tensors.
+// True when a fused kernel can handle these tensors: float32 on the CPU, or
+// float32 on CUDA in a build with the CUDA kernels (any dense layout there).
 bool pact_fused_eligible(const at::Tensor& x, const at::Tensor& alpha);
+
+// Whether this build has the CUDA kernels (pact_cuda.cu; CMake builds them
+// when it finds a CUDA LibTorch and a CUDA compiler).
+bool pact_cuda_kernels_built();
 
 // Region codes stored in the backward mask.
 enum PactRegion : uint8_t { kPactBelow = 0, kPactPass = 1, kPactClipped = 2 };

@@ -54,6 +54,11 @@ void TrainConfig::validate() const {
   if (workers < 0) fail("--workers", "must be >= 0");
   if (threads < 0) fail("--threads", "must be >= 0");
   check_device_spec(device);  // the syntax; whether it is usable is checked where it is used
+  check_amp_spec(amp);
+  if (cuda_graph && device == "cpu") {
+    throw std::invalid_argument(
+        "--cuda-graph: needs a CUDA device (--device cuda), not --device cpu");
+  }
   if (mean.size() != std.size()) fail("--mean/--std", "need the same number of channels");
   if (out.empty()) fail("--out", "must name a directory");
 }
@@ -99,6 +104,9 @@ nlohmann::json TrainConfig::to_json() const {
           {"seed", seed},
           {"threads", threads},
           {"device", device},
+          {"amp", amp},
+          {"channels_last", channels_last},
+          {"cuda_graph", cuda_graph},
           {"max_steps", max_steps},
           {"checkpoint_every", checkpoint_every},
           {"quiet", quiet},
@@ -153,6 +161,9 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   get("seed", c.seed);
   get("threads", c.threads);
   get("device", c.device);
+  get("amp", c.amp);
+  get("channels_last", c.channels_last);
+  get("cuda_graph", c.cuda_graph);
   get("max_steps", c.max_steps);
   get("checkpoint_every", c.checkpoint_every);
   get("quiet", c.quiet);

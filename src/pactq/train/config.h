@@ -72,6 +72,9 @@ struct TrainConfig {
   uint64_t seed = 1;
   int threads = 0;              // 0: all cores
   std::string device = "auto";  // cpu | cuda | cuda:N | auto (CUDA when usable); train/device.h
+  std::string amp = "off";      // off | bf16: autocast convolutions/linears (train/device.h)
+  bool channels_last = false;   // NHWC parameters and batches (train/device.h)
+  bool cuda_graph = false;  // capture forward + backward in a CUDA graph (train/cuda_graph_step.h)
   // Steps between host reads of the running loss/accuracy and the alpha
   // guard's finite check; 0: by device (1 on the CPU, 50 on CUDA). Not a flag
   // nor stored: lets tests run the GPU's deferred path on the CPU.

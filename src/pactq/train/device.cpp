@@ -64,4 +64,31 @@ void synchronize(const at::Device& device) {
   if (device.is_cuda()) compat::cuda_synchronize(device.index());
 }
 
+void tune_for_device(const at::Device& device) {
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+}
+
+void use_channels_last(torch::nn::Module& module) {
+  at::NoGradGuard no_grad;
+  for (at::Tensor& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+at::Tensor to_channels_last(const at::Tensor& batch) {
+  return batch.dim() == 4 ? batch.contiguous(at::MemoryFormat::ChannelsLast) : batch;
+}
+
+void check_amp_spec(const std::string& amp) {
+  if (amp != "off" && amp != "bf16") {
+    throw std::invalid_argument("--amp '" + amp +
+                                "': expected off or bf16 (float16 needs loss scaling, which "
+                                "pactq does not do)");
+  }
+}
+
+compat::AutocastScope autocast_for(const at::Device& device, const std::string& amp) {
+  return compat::AutocastScope(device.type(), at::kBFloat16, amp == "bf16");
+}
+
 }  // namespace pactq::train

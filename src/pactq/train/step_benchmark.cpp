@@ -8,11 +8,15 @@
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/compute_threads.h"
+#include "pactq/train/cuda_graph_step.h"
 #include "pactq/train/device.h"
+#include "pactq/train/foreach_sgd.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/optimizer.h"
 
@@ -31,22 +35,41 @@ namespace {
 struct Variant {
   models::QuantModelPtr model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<CudaGraphStep> graph;  // --cuda-graph
 };
 
-Variant make_variant(const TrainConfig& c, const at::Device& device) {
+Variant make_variant(const TrainConfig& c, const at::Device& device, bool channels_last,
+                     bool cuda_graph) {
   Variant v;
   v.model = build_model(c, c.num_classes > 0 ? c.num_classes : 10);
   if (!device.is_cpu()) v.model->to(device);
+  if (channels_last) use_channels_last(*v.model);
   v.model->train();
   v.optimizer = make_optimizer(c, *v.model);  // the trainer's, alpha group included
+  if (cuda_graph) {
+    std::vector<at::Tensor> trainable;
+    for (const at::Tensor& p : v.model->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    v.graph = std::make_unique<CudaGraphStep>(trainable);
+  }
   return v;
 }
 
-void step(Variant& v, nn::AlphaGuard& guard, const at::Tensor& x, const at::Tensor& y) {
-  v.optimizer->zero_grad();
-  const at::Tensor loss = at::cross_entropy_loss(v.model->forward(x), y);
-  loss.backward();
-  v.optimizer->step();
+// The trainer's step: forward (under --amp), backward, update, alpha guard.
+void step(Variant& v, nn::AlphaGuard& guard, const at::Tensor& x, const at::Tensor& y,
+          const std::string& amp) {
+  auto forward = [&](const at::Tensor& images, const at::Tensor& labels) {
+    const compat::AutocastScope autocast = autocast_for(images.device(), amp);
+    const at::Tensor logits = v.model->forward(images);
+    return std::make_pair(at::cross_entropy_loss(logits, labels), logits);
+  };
+  if (v.graph) {
+    v.graph->run(x, y, forward);
+  } else {
+    v.optimizer->zero_grad();
+    forward(x, y).first.backward();
+  }
+  if (!(x.is_cuda() && foreach_sgd_step(*v.optimizer))) v.optimizer->step();
   guard.after_step();
 }
 
@@ -73,25 +96,32 @@ std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>&
   at::globalContext().setFlushDenormal(true);
   at::manual_seed(0);
   const at::Device device = resolve_device(o.device);
+  check_amp_spec(o.amp);
+  if (o.cuda_graph && !device.is_cuda()) {
+    throw std::invalid_argument("--cuda-graph: needs a CUDA device (--device cuda), not " +
+                                device.str());
+  }
+  tune_for_device(device);
   std::vector<Variant> variants;
   std::vector<nn::AlphaGuard> guards;
   std::vector<StepTiming> timings;
   for (const TrainConfig& c : configs) {
-    variants.push_back(make_variant(c, device));
+    variants.push_back(make_variant(c, device, o.channels_last, o.cuda_graph));
     guards.emplace_back(*variants.back().model, guard_interval(device));
     timings.push_back({c.model + " W" + c.wbits + "/A" + c.abits, {}});
   }
-  const at::Tensor x = synthetic_input(*variants.front().model, o.batch_size).to(device);
+  at::Tensor x = synthetic_input(*variants.front().model, o.batch_size).to(device);
+  if (o.channels_last) x = to_channels_last(x);
   const at::Tensor y =
       at::randint(0, variants.front().model->num_classes(), {o.batch_size}).to(device);
   for (int i = 0; i < o.warmup; ++i) {
-    for (size_t k = 0; k < variants.size(); ++k) step(variants[k], guards[k], x, y);
+    for (size_t k = 0; k < variants.size(); ++k) step(variants[k], guards[k], x, y, o.amp);
   }
   synchronize(device);
   for (int i = 0; i < o.steps; ++i) {
     for (size_t k = 0; k < variants.size(); ++k) {
       const auto t0 = std::chrono::steady_clock::now();
-      step(variants[k], guards[k], x, y);
+      step(variants[k], guards[k], x, y, o.amp);
       synchronize(device);  // a queued step is not a finished one
       timings[k].seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -174,14 +204,14 @@ std::vector<StepMemory> measure_step_memory(const std::vector<TrainConfig>& conf
   std::vector<StepMemory> out;
   at::manual_seed(0);
   for (const TrainConfig& c : configs) {
-    Variant v = make_variant(c, at::Device(at::kCPU));
+    Variant v = make_variant(c, at::Device(at::kCPU), false, false);
     nn::AlphaGuard guard(*v.model);
     const at::Tensor x = synthetic_input(*v.model, batch_size);
     const at::Tensor y = at::zeros({batch_size}, at::kLong);
-    step(v, guard, x, y);  // optimiser state and caches exist from here on
+    step(v, guard, x, y, "off");  // optimiser state and caches exist from here on
     counter.reset_peak();
     const int64_t before = counter.live();
-    step(v, guard, x, y);
+    step(v, guard, x, y, "off");
     out.push_back({c.model + " W" + c.wbits + "/A" + c.abits, counter.peak() - before});
   }
   c10::SetCPUAllocator(counter.base(), /*priority=*/101);

@@ -21,6 +21,9 @@ struct StepBenchmarkOptions {
   int steps = 10;
   int threads = 0;
   std::string device = "auto";  // --device spec (train/device.h); CUDA steps end in a sync
+  std::string amp = "off";      // --amp (train/device.h), as the trainer applies it
+  bool channels_last = false;   // --channels-last, likewise
+  bool cuda_graph = false;      // --cuda-graph, likewise (CUDA only)
 };
 
 // Times optimiser steps (forward, loss, backward, SGD step, alpha guard) of
