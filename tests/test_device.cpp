@@ -259,17 +259,10 @@ TEST(DeviceTraining, DeferredChecksStillStopADivergingRun) {
   // step 1's loss NaN; the read forced before --max-steps' checkpoint finds
   // it, names a parameter, and no checkpoint holds the diverged weights.
   const std::string dir = temp_dir("devnan");
-  TrainConfig c;
-  c.model = "lenet5";
-  c.dataset = "fashion-mnist";
-  c.wbits = c.abits = "4";
-  c.alpha_init = 6;
+  TrainConfig c = pactq::test::small_lenet_config(dir);
   c.batch_size = 32;
   c.limit_train = 256;
   c.limit_test = 64;
-  c.out = dir;
-  c.quiet = true;
-  c.threads = 2;
   c.device = "cpu";
   c.max_steps = 3;
   c.host_sync_every = 50;
@@ -370,19 +363,8 @@ TEST(DeviceAmp, Bf16TrainingStepsLearn) {
   // --amp bf16 through the trainer on the CPU (CPU autocast is the same
   // mechanism as CUDA's): the loss falls and the checkpoint stays float32.
   const std::string dir = temp_dir("devamp");
-  TrainConfig c;
-  c.model = "lenet5";
-  c.dataset = "fashion-mnist";
-  c.wbits = c.abits = "4";
-  c.alpha_init = 6;
-  c.batch_size = 64;
-  c.limit_train = 2048;
+  TrainConfig c = pactq::test::small_lenet_config(dir);
   c.limit_test = 256;
-  c.epochs = 2;
-  c.lr = 0.05;
-  c.out = dir;
-  c.quiet = true;
-  c.threads = 2;
   c.device = "cpu";
   c.amp = "bf16";
   run_training(c);

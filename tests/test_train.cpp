@@ -44,25 +44,7 @@ const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifa
 const std::string kPretrained =
     std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
 
-TrainConfig small_lenet_config(const std::string& out) {
-  TrainConfig c;
-  c.model = "lenet5";
-  c.dataset = "fashion-mnist";
-  c.wbits = c.abits = "4";
-  c.alpha_init = 6;
-  c.epochs = 2;
-  c.batch_size = 64;
-  c.lr = 0.05;
-  c.weight_decay = 5e-4;
-  c.schedule = "cosine";
-  c.limit_train = 2048;
-  c.limit_test = 1000;
-  c.out = out;
-  c.quiet = true;
-  c.threads = 2;
-  return c;
-}
-
+using pactq::test::small_lenet_config;
 using pactq::test::model_tensors;
 
 std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {

@@ -67,12 +67,22 @@ std::pair<at::Tensor, at::Tensor> forward_composite(const at::Tensor& x, const a
 // channels_last activation stays channels_last, with no copy); backward reads
 // the gradient in that same layout, so mask bit i and gradient element i are
 // one element.
+struct FusedForward {
+  at::Tensor x, alpha, y, mask;  // x dense in `format`, alpha a float32 scalar
+};
+FusedForward fused_forward_tensors(const at::Tensor& x_in, const at::Tensor& alpha,
+                                   at::MemoryFormat format) {
+  FusedForward f;
+  f.x = x_in.contiguous(format);
+  f.alpha = alpha.reshape({}).to(at::kFloat).contiguous();
+  f.y = at::empty_like(f.x, f.x.options(), format);
+  f.mask = at::empty({kernels::pact_mask_bytes(f.x.numel())}, f.x.options().dtype(at::kByte));
+  return f;
+}
+
 std::pair<at::Tensor, at::Tensor> forward_fused(const at::Tensor& x_in, const at::Tensor& alpha,
                                                 int bits, at::MemoryFormat format) {
-  const at::Tensor x = x_in.contiguous(format);
-  const at::Tensor a = alpha.reshape({}).to(at::kFloat);
-  at::Tensor y = at::empty_like(x, x.options(), format);
-  at::Tensor mask = at::empty({kernels::pact_mask_bytes(x.numel())}, x.options().dtype(at::kByte));
+  const auto [x, a, y, mask] = fused_forward_tensors(x_in, alpha, format);
   kernels::PactForwardArgs args{x.data_ptr<float>(),
                                 y.data_ptr<float>(),
                                 mask.data_ptr<uint8_t>(),
@@ -125,10 +135,7 @@ std::pair<at::Tensor, at::Tensor> forward_fused_cuda(const at::Tensor& x_in,
                                                      const at::Tensor& alpha, int bits,
                                                      at::MemoryFormat format) {
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const at::Tensor x = x_in.contiguous(format);
-  const at::Tensor a = alpha.reshape({}).to(at::kFloat).contiguous();
-  at::Tensor y = at::empty_like(x, x.options(), format);
-  at::Tensor mask = at::empty({kernels::pact_mask_bytes(x.numel())}, x.options().dtype(at::kByte));
+  const auto [x, a, y, mask] = fused_forward_tensors(x_in, alpha, format);
   cuda::PactCudaForwardArgs args{x.data_ptr<float>(),
                                  y.data_ptr<float>(),
                                  mask.data_ptr<uint8_t>(),
