@@ -37,6 +37,7 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/trainer.h"
+#include "train_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace pactq;
@@ -296,21 +297,10 @@ void check_against_reference(const std::string& model, Exported& e) {
 }
 
 train::TrainConfig lenet_config(const std::string& out, const std::string& bits) {
-  train::TrainConfig c;
-  c.model = "lenet5";
-  c.dataset = "fashion-mnist";
+  train::TrainConfig c = pactq::test::small_lenet_config(out);
   c.wbits = c.abits = bits;
-  c.alpha_init = 6;
   c.epochs = 1;
-  c.batch_size = 64;
-  c.lr = 0.05;
-  c.weight_decay = 5e-4;
-  c.schedule = "cosine";
   c.limit_train = 4096;
-  c.limit_test = 1000;
-  c.out = out;
-  c.quiet = true;
-  c.threads = 2;
   return c;
 }
 

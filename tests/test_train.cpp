@@ -44,8 +44,8 @@ const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifa
 const std::string kPretrained =
     std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
 
-using pactq::test::small_lenet_config;
 using pactq::test::model_tensors;
+using pactq::test::small_lenet_config;
 
 std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {
   const LoadedCheckpoint h = read_checkpoint_header(path);
