@@ -66,7 +66,7 @@ void run_qconv(benchmark::State& state, const k::QConvKernel* kernel) {
   e.n_out = n;
   e.inv = 1.0f;
   for (auto _ : state) {
-    kernel->run_rows(packed, in.data(), e, out.data(), 0, g.out_h);
+    kernel->run_rows(packed, packed.g, in.data(), e, out.data(), 0, g.out_h);
     benchmark::DoNotOptimize(out.data());
   }
   const double macs = static_cast<double>(g.out_h) * g.out_w * g.out_c * g.cin_g * 9;

@@ -153,10 +153,7 @@ Built build(const ConvCase& cc) {
   return b;
 }
 
-std::vector<uint8_t> run_kernel(const k::QConvKernel& kern, const ConvCase& cc, const Built& b,
-                                int row_split) {
-  k::PackedQConv p;
-  kern.pack(b.g, b.node.weight.codes.data(), cc.wbits, (1 << cc.abits) - 1, &p);
+k::Epilogue epilogue_of(const ConvCase& cc, const Built& b) {
   k::Epilogue e;
   e.scale = b.node.out_scale.data();
   e.bias = b.node.out_bias.data();
@@ -177,11 +174,19 @@ std::vector<uint8_t> run_kernel(const k::QConvKernel& kern, const ConvCase& cc, 
     e.res_stride = cc.res_stride;
     e.res_pad = cc.res_pad;
   }
+  return e;
+}
+
+std::vector<uint8_t> run_kernel(const k::QConvKernel& kern, const ConvCase& cc, const Built& b,
+                                int row_split) {
+  k::PackedQConv p;
+  kern.pack(b.g, b.node.weight.codes.data(), cc.wbits, (1 << cc.abits) - 1, &p);
+  const k::Epilogue e = epilogue_of(cc, b);
   const size_t n = static_cast<size_t>(b.g.out_h) * b.g.out_w * b.g.out_c;
   std::vector<uint8_t> out(n * (cc.out.codes ? 1 : 4) + 64, 0xCD);
   // Split rows into chunks to exercise partial-row calls.
   for (int oh = 0; oh < b.g.out_h; oh += row_split)
-    kern.run_rows(p, b.x_nhwc.data(), e, out.data(), oh, std::min(b.g.out_h, oh + row_split));
+    kern.run_rows(p, p.g, b.x_nhwc.data(), e, out.data(), oh, std::min(b.g.out_h, oh + row_split));
   out.resize(n * (cc.out.codes ? 1 : 4));
   return out;
 }
@@ -300,6 +305,57 @@ TEST_P(QConvIsa, LinearLayersOnePixel) {
         cc.seed = seed++;
         cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
         check(cc);
+      }
+}
+
+// A linear layer over a batch, as the runtime runs it (conv_ops.cpp): the
+// images' inputs side by side as one row (geometry in_w = out_w = n), each
+// weight loaded once for a block of images. Every image's output must be the
+// one it gets alone, bit for bit, with the reference and with this ISA, for
+// rows that fill, straddle and miss the kernels' pixel blocks, both output
+// kinds and the weight operand modes (2-bit with >= 64 channels: the AVX2
+// table-lookup path).
+TEST_P(QConvIsa, LinearLayerOverABatchRow) {
+  uint32_t seed = 5000;
+  for (int wbits : {2, 4, 8})
+    for (int out_c : {100, 7})
+      for (bool codes : {true, false}) {
+        ConvCase cc;
+        cc.in_c = 72;
+        cc.out_c = out_c;
+        cc.h = cc.w = 1;
+        cc.kh = cc.kw = 1;
+        cc.ph = cc.pw = 0;
+        cc.wbits = wbits;
+        cc.abits = wbits == 2 ? 2 : 4;
+        cc.seed = seed++;
+        cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
+        const Built b = build(cc);
+        const k::Epilogue e = epilogue_of(cc, b);
+        const size_t out_bytes = static_cast<size_t>(out_c) * (codes ? 1 : 4);
+        std::mt19937 rng(cc.seed);
+        for (const k::QConvKernel* kern : {&k::qconv_ref_kernel(), kern_}) {
+          k::PackedQConv p;
+          kern->pack(b.g, b.node.weight.codes.data(), cc.wbits, (1 << cc.abits) - 1, &p);
+          for (int n : {2, 5, 8, 16, 19}) {
+            const auto x = test::random_codes(rng, static_cast<size_t>(n) * cc.in_c, cc.abits);
+            std::vector<uint8_t> row(x.begin(), x.end());
+            row.resize(row.size() + 64, 0);
+            k::ConvGeom g = p.g;
+            g.in_w = g.out_w = n;
+            std::vector<uint8_t> got(n * out_bytes + 64, 0xCD);
+            kern->run_rows(p, g, row.data(), e, got.data(), 0, 1);
+            for (int i = 0; i < n; ++i) {
+              std::vector<uint8_t> one(row.begin() + i * cc.in_c, row.begin() + (i + 1) * cc.in_c);
+              one.resize(one.size() + 64, 0);
+              std::vector<uint8_t> want(out_bytes + 64, 0xCD);
+              kern->run_rows(p, p.g, one.data(), e, want.data(), 0, 1);
+              ASSERT_EQ(0, std::memcmp(got.data() + i * out_bytes, want.data(), out_bytes))
+                  << kern->name << " " << cc.str() << " image " << i << " of " << n;
+            }
+            EXPECT_EQ(got[n * out_bytes], 0xCD) << "wrote past the row";
+          }
+        }
       }
 }
 

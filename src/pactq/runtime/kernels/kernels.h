@@ -134,10 +134,14 @@ struct QConvKernel {
   const char* name;
   // codes: logical [out_c][cin_g][kh][kw], values 0..2^wbits-1.
   void (*pack)(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* out);
-  // Computes output rows [oh_begin, oh_end) of one image. `in` must be
-  // readable for 64 bytes past the image end (the runtime pads buffers).
-  void (*run_rows)(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out,
-                   int oh_begin, int oh_end);
+  // Computes output rows [oh_begin, oh_end) of one image of geometry `g`:
+  // p.g, or for a layer with 1x1 kernel, input and output (a linear layer),
+  // p.g with in_w = out_w = N to run N consecutive images as one row, so each
+  // weight is loaded once for N images (the packed weights do not depend on
+  // the width). `in` must be readable for 64 bytes past the image end (the
+  // runtime pads buffers).
+  void (*run_rows)(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                   void* out, int oh_begin, int oh_end);
 };
 
 // The scalar reference, always built; the ISA variants are reached through

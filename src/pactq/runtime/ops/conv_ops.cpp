@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "pactq/runtime/ops/op_table.h"
 #include "pactq/runtime/pack.h"
@@ -255,6 +256,40 @@ void parse_conv_like(NodeParser& p) {
 
 // ------------------------------------------------------------ running
 
+// A linear layer (1x1 kernel on a 1x1 image) over a batch runs as one row of
+// images: the kernels then load each weight once for a block of images
+// instead of once per image (AlexNet-BN's fc6 and fc7 hold 54 MB of weights,
+// which per image made the layers memory-bound). Images are not adjacent in
+// the arena (each value has its slack), so a chunk's inputs are gathered into
+// one row and its outputs scattered back: bytes, against megabytes of weights.
+bool batched_linear(const k::ConvGeom& g, const Node& nd, int batch) {
+  return batch >= 2 && !nd.has_residual && g.groups == 1 && g.kh == 1 && g.kw == 1 && g.in_h == 1 &&
+         g.in_w == 1 && g.out_h == 1 && g.out_w == 1;
+}
+
+void run_linear_batched(const Node& nd, const RunArgs& a, const k::KernelSet& ks,
+                        const k::Epilogue& e) {
+  const k::ConvGeom& g = nd.geom;
+  const size_t in_bytes = static_cast<size_t>(g.in_c);  // codes
+  const size_t out_bytes = static_cast<size_t>(g.out_c) * (e.out_codes ? 1 : sizeof(float));
+  // One chunk per thread: each streams the weights once.
+  const int chunks = std::min(a.batch, a.pool.threads());
+  a.pool.parallel_for(chunks, [&](int c) {
+    const int b0 = a.batch * c / chunks, b1 = a.batch * (c + 1) / chunks;
+    const int n = b1 - b0;
+    thread_local std::vector<uint8_t> in_row, out_row;
+    in_row.resize(n * in_bytes + 64);  // kernels may read 64 bytes past the end
+    out_row.resize(n * out_bytes);
+    for (int i = 0; i < n; ++i)
+      std::memcpy(in_row.data() + i * in_bytes, a.value(nd.inputs[0], b0 + i), in_bytes);
+    k::ConvGeom row = g;
+    row.in_w = row.out_w = n;
+    ks.qconv->run_rows(nd.qconv, row, in_row.data(), e, out_row.data(), 0, 1);
+    for (int i = 0; i < n; ++i)
+      std::memcpy(a.value(nd.id, b0 + i), out_row.data() + i * out_bytes, out_bytes);
+  });
+}
+
 void run_conv_like(const Node& nd, const RunArgs& a) {
   const k::ConvGeom& g = nd.geom;
   const std::vector<Node>& nodes = a.graph.nodes;
@@ -279,6 +314,11 @@ void run_conv_like(const Node& nd, const RunArgs& a) {
     e0.res_stride = nd.res_stride;
     e0.res_pad = nd.res_pad;
   }
+  const k::KernelSet& ks = *a.graph.kernels;
+  if (nd.integer_path && batched_linear(g, nd, a.batch)) {
+    run_linear_batched(nd, a, ks, e0);
+    return;
+  }
   // Work items are runs of output rows: a whole image when one thread runs
   // the layer (kernels set up per call, e.g. the table-lookup kernel's
   // activation planes, then serve every row), else about four items per
@@ -287,7 +327,6 @@ void run_conv_like(const Node& nd, const RunArgs& a) {
   const int threads = a.pool.threads();
   const int per = threads == 1 ? rows : std::clamp(rows * a.batch / (4 * threads), 1, rows);
   const int runs = (rows + per - 1) / per;
-  const k::KernelSet& ks = *a.graph.kernels;
   a.pool.parallel_for(a.batch * runs, [&](int item) {
     const int b = item / runs, oh0 = (item % runs) * per, oh1 = std::min(rows, oh0 + per);
     k::Epilogue e = e0;
@@ -295,7 +334,7 @@ void run_conv_like(const Node& nd, const RunArgs& a) {
     const void* x = a.value(nd.inputs[0], b);
     void* y = a.value(nd.id, b);
     if (nd.integer_path) {
-      ks.qconv->run_rows(nd.qconv, static_cast<const uint8_t*>(x), e, y, oh0, oh1);
+      ks.qconv->run_rows(nd.qconv, g, static_cast<const uint8_t*>(x), e, y, oh0, oh1);
     } else {
       ks.fconv(nd.fconv, x, src.codes, src.scale, e, y, oh0, oh1);
     }

@@ -91,9 +91,8 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
 // Computes MR pixels (oh, ow0..ow0+MR-1) x NB blocks of 8 channels (ob0..ob0+NB-1)
 // of group `grp`.
 template <int MR, int NB>
-inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
-                  int ob0, int oh, int ow0) {
-  const ConvGeom& g = p.g;
+inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                  void* out, int grp, int ob0, int oh, int ow0) {
   const int cq = p.cq;
   const int nb = (g.cout_g + 7) / 8;
   const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
@@ -210,45 +209,44 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
 }
 
 template <int NB>
-inline void row(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
-                int ob, int oh) {
-  const int out_w = p.g.out_w;
+inline void row(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                void* out, int grp, int ob, int oh) {
+  const int out_w = g.out_w;
   int ow = 0;
-  for (; ow + kMR <= out_w; ow += kMR) block<kMR, NB>(p, in, e, out, grp, ob, oh, ow);
+  for (; ow + kMR <= out_w; ow += kMR) block<kMR, NB>(p, g, in, e, out, grp, ob, oh, ow);
   switch (out_w - ow) {
     case 5:
-      block<5, NB>(p, in, e, out, grp, ob, oh, ow);
+      block<5, NB>(p, g, in, e, out, grp, ob, oh, ow);
       break;
     case 4:
-      block<4, NB>(p, in, e, out, grp, ob, oh, ow);
+      block<4, NB>(p, g, in, e, out, grp, ob, oh, ow);
       break;
     case 3:
-      block<3, NB>(p, in, e, out, grp, ob, oh, ow);
+      block<3, NB>(p, g, in, e, out, grp, ob, oh, ow);
       break;
     case 2:
-      block<2, NB>(p, in, e, out, grp, ob, oh, ow);
+      block<2, NB>(p, g, in, e, out, grp, ob, oh, ow);
       break;
     case 1:
-      block<1, NB>(p, in, e, out, grp, ob, oh, ow);
+      block<1, NB>(p, g, in, e, out, grp, ob, oh, ow);
       break;
     default:
       break;
   }
 }
 
-void run_avx2(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-              int oh1) {
+void run_avx2(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+              void* out, int oh0, int oh1) {
   if (p.mode == kQConvModeLut) {
-    lut_run_rows(p, in, e, out, oh0, oh1);
+    lut_run_rows(p, g, in, e, out, oh0, oh1);
     return;
   }
-  const ConvGeom& g = p.g;
   const int nb = (g.cout_g + 7) / 8;
   for (int oh = oh0; oh < oh1; ++oh)
     for (int grp = 0; grp < g.groups; ++grp) {
       int ob = 0;
-      for (; ob + 2 <= nb; ob += 2) row<2>(p, in, e, out, grp, ob, oh);
-      if (ob < nb) row<1>(p, in, e, out, grp, ob, oh);
+      for (; ob + 2 <= nb; ob += 2) row<2>(p, g, in, e, out, grp, ob, oh);
+      if (ob < nb) row<1>(p, g, in, e, out, grp, ob, oh);
     }
 }
 

@@ -57,9 +57,8 @@ inline int32_t pixel_sum(const uint8_t* p, int n) {
 // MR pixels (oh, ow0..) x NB blocks of 16 output channels (ob0..) of group grp;
 // `asum` holds each pixel's sum of activations over its receptive field.
 template <int MR, int NB>
-inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
-                  int ob0, int oh, int ow0, const int32_t* asum) {
-  const ConvGeom& g = p.g;
+inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                  void* out, int grp, int ob0, int oh, int ow0, const int32_t* asum) {
   const int cp = p.cq;  // channel pairs per tap
   const int nb = (g.cout_g + 15) / 16;
   const size_t steps = static_cast<size_t>(g.kh) * g.kw * cp;
@@ -166,9 +165,8 @@ inline void block(const PackedQConv& p, const uint8_t* in, const Epilogue& e, vo
 // Each of MR pixels' sum of activations over its receptive field in group grp
 // (padding taps read the zero pixel).
 template <int MR>
-inline void activation_sums(const PackedQConv& p, const uint8_t* in, int grp, int oh, int ow0,
-                            int32_t* asum) {
-  const ConvGeom& g = p.g;
+inline void activation_sums(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, int grp,
+                            int oh, int ow0, int32_t* asum) {
   const size_t goff = static_cast<size_t>(grp) * g.cin_g;
   for (int i = 0; i < MR; ++i) asum[i] = 0;
   for (int r = 0; r < g.kh; ++r) {
@@ -182,14 +180,14 @@ inline void activation_sums(const PackedQConv& p, const uint8_t* in, int grp, in
 }
 
 template <int MR>
-inline void pixels(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int grp,
-                   int oh, int ow0) {
+inline void pixels(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                   void* out, int grp, int oh, int ow0) {
   int32_t asum[MR];
-  activation_sums<MR>(p, in, grp, oh, ow0, asum);
-  const int nb = (p.g.cout_g + 15) / 16;
+  activation_sums<MR>(p, g, in, grp, oh, ow0, asum);
+  const int nb = (g.cout_g + 15) / 16;
   int ob = 0;
-  for (; ob + 2 <= nb; ob += 2) block<MR, 2>(p, in, e, out, grp, ob, oh, ow0, asum);
-  if (ob < nb) block<MR, 1>(p, in, e, out, grp, ob, oh, ow0, asum);
+  for (; ob + 2 <= nb; ob += 2) block<MR, 2>(p, g, in, e, out, grp, ob, oh, ow0, asum);
+  if (ob < nb) block<MR, 1>(p, g, in, e, out, grp, ob, oh, ow0, asum);
 }
 
 }  // namespace
@@ -244,22 +242,21 @@ void lut_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pac
   p->zeros.assign(static_cast<size_t>(g.cin_g) + 64, 0);
 }
 
-void lut_run_rows(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-                  int oh1) {
-  const ConvGeom& g = p.g;
+void lut_run_rows(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                  void* out, int oh0, int oh1) {
   for (int oh = oh0; oh < oh1; ++oh)
     for (int grp = 0; grp < g.groups; ++grp) {
       int ow = 0;
-      for (; ow + kMR <= g.out_w; ow += kMR) pixels<kMR>(p, in, e, out, grp, oh, ow);
+      for (; ow + kMR <= g.out_w; ow += kMR) pixels<kMR>(p, g, in, e, out, grp, oh, ow);
       switch (g.out_w - ow) {
         case 3:
-          pixels<3>(p, in, e, out, grp, oh, ow);
+          pixels<3>(p, g, in, e, out, grp, oh, ow);
           break;
         case 2:
-          pixels<2>(p, in, e, out, grp, oh, ow);
+          pixels<2>(p, g, in, e, out, grp, oh, ow);
           break;
         case 1:
-          pixels<1>(p, in, e, out, grp, oh, ow);
+          pixels<1>(p, g, in, e, out, grp, oh, ow);
           break;
         default:
           break;

@@ -13,7 +13,7 @@ constexpr int kQConvModeLut = 3;  // PackedQConv::mode of a table-lookup packing
 // it measured faster than the multiply-based modes).
 bool lut_applicable(const ConvGeom& g, int wbits, int a_max);
 void lut_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p);
-void lut_run_rows(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-                  int oh1);
+void lut_run_rows(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+                  void* out, int oh0, int oh1);
 
 }  // namespace pactq::rt::kernels

@@ -101,9 +101,8 @@ HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1, 
 // the bytes between two output pixels' inputs (sw x in_c) when it is one of
 // the common values, so every address is base + constant; 0: any.
 template <int NB, int kMR, bool kWide, int kStep>
-inline void block(const PackedQConv& p, const uint8_t* rows, size_t row_bytes, const Epilogue& e,
-                  void* out, int grp, int ob0, int oh, int ow0) {
-  const ConvGeom& g = p.g;
+inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, size_t row_bytes,
+                  const Epilogue& e, void* out, int grp, int ob0, int oh, int ow0) {
   const int cq = p.cq;
   const int nb = (g.cout_g + kLanes - 1) / kLanes;
   const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
@@ -186,9 +185,8 @@ constexpr int kMaxMR = 16;
 // block takes 16 pixels (when the row is that wide) for the same reason: with
 // 8 chains the instruction's latency, not its throughput, would limit it.
 template <bool kWide, int kStep>
-void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* out, int oh0,
-              int oh1) {
-  const ConvGeom& g = p.g;
+void run_mode(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
+              void* out, int oh0, int oh1) {
   const int nb = (g.cout_g + kLanes - 1) / kLanes;
   const bool wide_rows = g.out_w >= 16;
   for (int oh = oh0; oh < oh1; ++oh) {
@@ -200,9 +198,9 @@ void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* 
         // 4 channel blocks keep 4 vpdpbusd chains in flight instead (AlexNet-BN
         // fc6 + fc7 8.5 -> 6.3 ms per 4 images on one Zen 5 core).
         for (; ob + 4 <= nb; ob += 4)
-          block<4, 1, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, 0);
+          block<4, 1, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, 0);
         for (; ob < nb; ++ob)
-          block<1, 1, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, 0);
+          block<1, 1, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, 0);
         continue;
       }
       // Rows of 7k pixels (ImageNet nets: 56, 28, 14, 7) take 7-pixel blocks:
@@ -210,19 +208,19 @@ void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* 
       if (g.out_w % 8 != 0 && g.out_w % 7 == 0) {
         for (; ob + 2 <= nb; ob += 2)
           for (int ow = 0; ow < g.out_w; ow += 7)
-            block<2, 7, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
+            block<2, 7, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, ow);
       }
       for (; ob + 2 <= nb; ob += 2)
         for (int ow = 0; ow < g.out_w; ow += 8)
-          block<2, 8, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
+          block<2, 8, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, ow);
       if (ob < nb) {
         if (wide_rows) {
           constexpr int mr = kWide ? 12 : kMaxMR;  // wide mode also keeps MR activation sums
           for (int ow = 0; ow < g.out_w; ow += mr)
-            block<1, mr, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
+            block<1, mr, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, ow);
         } else {
           for (int ow = 0; ow < g.out_w; ow += 8)
-            block<1, 8, kWide, kStep>(p, rows, h.row_bytes, e, out, grp, ob, oh, ow);
+            block<1, 8, kWide, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh, ow);
         }
       }
     }
@@ -230,31 +228,31 @@ void run_mode(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* 
 }
 
 template <bool kWide>
-void run_step(const PackedQConv& p, const HaloRows& h, const Epilogue& e, void* out, int oh0,
-              int oh1) {
-  switch (p.g.sw * p.g.in_c) {
+void run_step(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
+              void* out, int oh0, int oh1) {
+  switch (g.sw * g.in_c) {
     case 16:
-      return run_mode<kWide, 16>(p, h, e, out, oh0, oh1);
+      return run_mode<kWide, 16>(p, g, h, e, out, oh0, oh1);
     case 32:
-      return run_mode<kWide, 32>(p, h, e, out, oh0, oh1);
+      return run_mode<kWide, 32>(p, g, h, e, out, oh0, oh1);
     case 64:
-      return run_mode<kWide, 64>(p, h, e, out, oh0, oh1);
+      return run_mode<kWide, 64>(p, g, h, e, out, oh0, oh1);
     case 128:
-      return run_mode<kWide, 128>(p, h, e, out, oh0, oh1);
+      return run_mode<kWide, 128>(p, g, h, e, out, oh0, oh1);
     default:
-      return run_mode<kWide, 0>(p, h, e, out, oh0, oh1);
+      return run_mode<kWide, 0>(p, g, h, e, out, oh0, oh1);
   }
 }
 
-void run_vnni(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-              int oh1) {
+void run_vnni(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+              void* out, int oh0, int oh1) {
   if (oh1 <= oh0) return;
   thread_local std::vector<uint8_t> halo;
-  const HaloRows h = copy_halo_rows(p.g, in, oh0, oh1, kMaxMR, halo);
+  const HaloRows h = copy_halo_rows(g, in, oh0, oh1, kMaxMR, halo);
   if (p.mode == 1) {
-    run_step<false>(p, h, e, out, oh0, oh1);
+    run_step<false>(p, g, h, e, out, oh0, oh1);
   } else {
-    run_step<true>(p, h, e, out, oh0, oh1);
+    run_step<true>(p, g, h, e, out, oh0, oh1);
   }
 }
 

@@ -23,9 +23,8 @@ void pack_ref(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pac
       }
 }
 
-void run_ref(const PackedQConv& p, const uint8_t* in, const Epilogue& e, void* out, int oh0,
-             int oh1) {
-  const ConvGeom& g = p.g;
+void run_ref(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
+             void* out, int oh0, int oh1) {
   const size_t taps = static_cast<size_t>(g.kh) * g.kw;
   for (int oh = oh0; oh < oh1; ++oh)
     for (int ow = 0; ow < g.out_w; ++ow)
