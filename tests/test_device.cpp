@@ -503,8 +503,15 @@ TEST(DeviceCudaGraph, RefusedWithoutCudaInOneLine) {
     EXPECT_NE(std::string(e.what()).find("--cuda-graph: needs a CUDA device"), std::string::npos)
         << e.what();
   }
+  TwoActs cpu_model;
+  try {
+    CudaGraphStep step(*cpu_model);
+    FAIL() << "a CUDA graph step for a CPU model";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--cuda-graph: needs a CUDA device"), std::string::npos)
+        << e.what();
+  }
   if (!cuda_graphs_built()) {
-    EXPECT_THROW(CudaGraphStep({}), std::invalid_argument);
     const Output out = run_pactq("bench train --cuda-graph --device cpu --steps 1 --warmup 0");
     EXPECT_NE(out.status, 0);
     EXPECT_NE(out.text.find("--cuda-graph: needs a CUDA device"), std::string::npos) << out.text;

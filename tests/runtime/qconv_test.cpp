@@ -286,6 +286,21 @@ class QConvIsa : public ::testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Variants, QConvIsa, ::testing::Values("avx2", "avx512vnni"),
                          [](const auto& info) { return info.param; });
 
+// A linear layer: a 1x1 kernel on a 1x1 image.
+ConvCase linear_case(int in_c, int out_c, int wbits, int abits, bool codes, uint32_t seed) {
+  ConvCase cc;
+  cc.in_c = in_c;
+  cc.out_c = out_c;
+  cc.h = cc.w = 1;
+  cc.kh = cc.kw = 1;
+  cc.ph = cc.pw = 0;
+  cc.wbits = wbits;
+  cc.abits = abits;
+  cc.seed = seed;
+  cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
+  return cc;
+}
+
 // Linear layers (a 1x1 image): the VNNI kernel runs them as one pixel with
 // four 16-channel blocks at a time, then single blocks; widths that leave a
 // partial block and a remainder, K with a quad tail, both weight operand modes.
@@ -293,19 +308,7 @@ TEST_P(QConvIsa, LinearLayersOnePixel) {
   uint32_t seed = 3000;
   for (int out_c : {64, 80, 100, 7})
     for (int wbits : {4, 8})
-      for (bool codes : {true, false}) {
-        ConvCase cc;
-        cc.in_c = 70;
-        cc.out_c = out_c;
-        cc.h = cc.w = 1;
-        cc.kh = cc.kw = 1;
-        cc.ph = cc.pw = 0;
-        cc.wbits = wbits;
-        cc.abits = 4;
-        cc.seed = seed++;
-        cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
-        check(cc);
-      }
+      for (bool codes : {true, false}) check(linear_case(70, out_c, wbits, 4, codes, seed++));
 }
 
 // A linear layer over a batch, as the runtime runs it (conv_ops.cpp): the
@@ -320,16 +323,7 @@ TEST_P(QConvIsa, LinearLayerOverABatchRow) {
   for (int wbits : {2, 4, 8})
     for (int out_c : {100, 7})
       for (bool codes : {true, false}) {
-        ConvCase cc;
-        cc.in_c = 72;
-        cc.out_c = out_c;
-        cc.h = cc.w = 1;
-        cc.kh = cc.kw = 1;
-        cc.ph = cc.pw = 0;
-        cc.wbits = wbits;
-        cc.abits = wbits == 2 ? 2 : 4;
-        cc.seed = seed++;
-        cc.out = codes ? OutputSpec::Codes(4, 40.f) : OutputSpec::Float();
+        const ConvCase cc = linear_case(72, out_c, wbits, wbits == 2 ? 2 : 4, codes, seed++);
         const Built b = build(cc);
         const k::Epilogue e = epilogue_of(cc, b);
         const size_t out_bytes = static_cast<size_t>(out_c) * (codes ? 1 : 4);

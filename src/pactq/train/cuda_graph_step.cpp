@@ -37,13 +37,20 @@ struct CudaGraphStep::Impl {
   }
 };
 
-CudaGraphStep::CudaGraphStep(std::vector<at::Tensor> params, int eager_steps)
+CudaGraphStep::CudaGraphStep(const torch::nn::Module& model, int eager_steps)
     : impl_(std::make_unique<Impl>()) {
+  for (const at::Tensor& p : model.parameters())
+    if (p.requires_grad()) impl_->params.push_back(p);
+  const at::Device device =
+      impl_->params.empty() ? at::Device(at::kCPU) : impl_->params.front().device();
+  if (!device.is_cuda()) {
+    throw std::invalid_argument(
+        "--cuda-graph: needs a CUDA device (--device cuda), this run is on " + device.str());
+  }
   if (!cuda_graphs_built()) {
     throw std::invalid_argument(
         "--cuda-graph: this build has no CUDA (build against a CUDA LibTorch; README, \"GPU\")");
   }
-  impl_->params = std::move(params);
   impl_->eager_steps = eager_steps;
 }
 

@@ -8,6 +8,7 @@
 // eager mode.
 #pragma once
 #include <ATen/ATen.h>
+#include <torch/nn/module.h>
 
 #include <functional>
 #include <memory>
@@ -26,11 +27,13 @@ class CudaGraphStep {
   using Forward = std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& images,
                                                                   const at::Tensor& labels)>;
 
-  // `params`: the model's trainable parameters (their gradients become the
-  // graph's outputs). `eager_steps`: steps run eagerly before the capture, so
-  // that lazily built state (cuDNN's autotuning, the optimiser's buffers,
-  // allocator pools) exists when it happens.
-  explicit CudaGraphStep(std::vector<at::Tensor> params, int eager_steps = 3);
+  // For `model`, already on its CUDA device: its trainable parameters'
+  // gradients become the graph's outputs. `eager_steps`: steps run eagerly
+  // before the capture, so that lazily built state (cuDNN's autotuning, the
+  // optimiser's buffers, allocator pools) exists when it happens. Throws
+  // std::invalid_argument naming --cuda-graph for a model off CUDA or a
+  // build without CUDA.
+  explicit CudaGraphStep(const torch::nn::Module& model, int eager_steps = 3);
   ~CudaGraphStep();
   CudaGraphStep(const CudaGraphStep&) = delete;
   CudaGraphStep& operator=(const CudaGraphStep&) = delete;

@@ -50,4 +50,9 @@ bool foreach_sgd_step(torch::optim::Optimizer& optimizer) {
   return true;
 }
 
+void optimizer_step(torch::optim::Optimizer& optimizer, const at::Device& device) {
+  if (device.is_cuda() && foreach_sgd_step(optimizer)) return;
+  optimizer.step();
+}
+
 }  // namespace pactq::train

@@ -2,6 +2,7 @@
 // per parameter group instead of about four per parameter. On a GPU, where a
 // ResNet20 step is launch-bound, that is most of the optimiser's cost.
 #pragma once
+#include <c10/core/Device.h>
 #include <torch/optim/optimizer.h>
 
 namespace pactq::train {
@@ -14,5 +15,10 @@ namespace pactq::train {
 // creates them: run the optimiser's own step() then). Adds the weight decay
 // to the gradients in place (the next backward writes them afresh).
 bool foreach_sgd_step(torch::optim::Optimizer& optimizer);
+
+// The update a training step takes on `device`: foreach_sgd_step on CUDA
+// where it applies, else the optimiser's own step() (on the CPU the loop
+// costs nothing, and step() keeps earlier runs' numbers).
+void optimizer_step(torch::optim::Optimizer& optimizer, const at::Device& device);
 
 }  // namespace pactq::train

@@ -46,12 +46,7 @@ Variant make_variant(const TrainConfig& c, const at::Device& device, bool channe
   if (channels_last) use_channels_last(*v.model);
   v.model->train();
   v.optimizer = make_optimizer(c, *v.model);  // the trainer's, alpha group included
-  if (cuda_graph) {
-    std::vector<at::Tensor> trainable;
-    for (const at::Tensor& p : v.model->parameters())
-      if (p.requires_grad()) trainable.push_back(p);
-    v.graph = std::make_unique<CudaGraphStep>(trainable);
-  }
+  if (cuda_graph) v.graph = std::make_unique<CudaGraphStep>(*v.model);
   return v;
 }
 
@@ -69,7 +64,7 @@ void step(Variant& v, nn::AlphaGuard& guard, const at::Tensor& x, const at::Tens
     v.optimizer->zero_grad();
     forward(x, y).first.backward();
   }
-  if (!(x.is_cuda() && foreach_sgd_step(*v.optimizer))) v.optimizer->step();
+  optimizer_step(*v.optimizer, x.device());
   guard.after_step();
 }
 
@@ -97,10 +92,6 @@ std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>&
   at::manual_seed(0);
   const at::Device device = resolve_device(o.device);
   check_amp_spec(o.amp);
-  if (o.cuda_graph && !device.is_cuda()) {
-    throw std::invalid_argument("--cuda-graph: needs a CUDA device (--device cuda), not " +
-                                device.str());
-  }
   tune_for_device(device);
   std::vector<Variant> variants;
   std::vector<nn::AlphaGuard> guards;

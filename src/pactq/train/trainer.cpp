@@ -206,19 +206,12 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
   parallel.attach(*model);
   std::unique_ptr<CudaGraphStep> graph;
   if (config.cuda_graph) {
-    if (!device.is_cuda()) {
-      throw std::invalid_argument(
-          "--cuda-graph: needs a CUDA device (--device cuda), this run is on " + device.str());
-    }
     if (parallel.size() > 1) {
       throw std::invalid_argument(
           "--cuda-graph: not with several processes (the gradient all-reduce runs between the "
           "backward pass and the update, outside the graph)");
     }
-    std::vector<at::Tensor> trainable;
-    for (const at::Tensor& p : model->parameters())
-      if (p.requires_grad()) trainable.push_back(p);
-    graph = std::make_unique<CudaGraphStep>(trainable);
+    graph = std::make_unique<CudaGraphStep>(*model);
   }
   models::QuantModelPtr teacher = make_teacher(config, classes);
   if (teacher && !device.is_cpu()) teacher->to(device);
@@ -344,8 +337,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
         loss.backward();
         parallel.after_backward();  // gradients averaged over ranks
       }
-      // On CUDA the multi-tensor update: a few launches instead of ~4 a tensor.
-      if (!(device.is_cuda() && foreach_sgd_step(*optimizer))) optimizer->step();
+      optimizer_step(*optimizer, device);
       alpha_guard.after_step();
       images_this_run += n;
       ++state.global_step;
