@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "pactq/common/torch_compat.h"
@@ -453,6 +454,70 @@ TEST(QuantDoReFa, FusedCpuPathMatchesTheComposite) {
       yc.backward(up);
       EXPECT_TRUE(at::allclose(wf.grad(), wc.grad(), 1e-4, 1e-6))
           << bits << " max diff " << (wf.grad() - wc.grad()).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(QuantWeightCuda, FusedKernelsMatchTheCpu) {
+  // Runs where a CUDA device is visible (scripts/device-check --remote): in a
+  // build with the CUDA kernels, DoReFa and SAWB on CUDA take the fused
+  // kernels (weight_quant_cuda.cu), else the composite. The reference is the
+  // CPU path (fused DoReFa, composite SAWB). tanh and the moments are computed
+  // by other code on the two devices, so a code may differ by one step where
+  // the value lands within an ulp of a rounding tie; nowhere by more.
+  if (pactq::compat::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  using pactq::quant::WeightQuantKind;
+  const at::Device gpu(at::kCUDA, 0);
+  at::manual_seed(23);
+  struct Case {
+    std::string name;
+    at::Tensor w;
+  };
+  std::vector<Case> cases;
+  for (const auto& shape : std::vector<std::vector<int64_t>>{
+           {7}, {16, 16, 3, 3}, {64, 64, 3, 3}, {512, 512, 3, 3}, {10, 64}}) {
+    at::Tensor w = at::randn(shape) * 0.1;
+    if (w.numel() > 3) {  // two elements share the max |w|, one with each sign
+      const float big = w.abs().max().item<float>() + 0.05f;
+      w.view({-1})[0] = big;
+      w.view({-1})[2] = -big;
+    }
+    cases.push_back({"shape of " + std::to_string(w.numel()), w});
+  }
+  cases.push_back({"channels_last",
+                   (at::randn({32, 16, 3, 3}) * 0.2).contiguous(at::MemoryFormat::ChannelsLast)});
+  cases.push_back({"zeros", at::zeros({16, 8, 3, 3})});
+  for (WeightQuantKind kind : {WeightQuantKind::kDoReFa, WeightQuantKind::kSawb}) {
+    for (int bits : {2, 4, 8}) {
+      for (const Case& c : cases) {
+        const std::string what =
+            pactq::quant::to_string(kind) + " " + std::to_string(bits) + " bits, " + c.name;
+        const at::Tensor up = at::randn(c.w.sizes());
+        at::Tensor w_cpu = c.w.clone().set_requires_grad(true);
+        at::Tensor w_gpu = c.w.to(gpu).detach().clone().set_requires_grad(true);
+        const at::Tensor y_cpu = pactq::quant::quantize_weight(w_cpu, bits, kind);
+        const at::Tensor y_gpu = pactq::quant::quantize_weight(w_gpu, bits, kind);
+        y_cpu.backward(up);
+        y_gpu.backward(up.to(gpu));
+        const at::Tensor y = y_gpu.detach().cpu();
+        EXPECT_EQ(y_gpu.suggest_memory_format(), c.w.suggest_memory_format()) << what;
+        // One step of the grid: 2 / n on DoReFa's, 2 a / n on SAWB's (a <= max|w|).
+        const double step = 2.0 / ((1 << bits) - 1) *
+                            (kind == WeightQuantKind::kSawb ? c.w.abs().max().item<double>() : 1);
+        const double same = y.eq(y_cpu).to(at::kDouble).mean().item<double>();
+        EXPECT_GE(same, c.w.numel() < 100 ? 0.85 : 0.999) << what;
+        EXPECT_LE((y - y_cpu).abs().max().item<double>(), step * 1.001 + 1e-6) << what;
+        EXPECT_TRUE(at::allclose(w_gpu.grad().cpu(), w_cpu.grad(), 1e-4, 1e-6))
+            << what << ", max gradient difference "
+            << (w_gpu.grad().cpu() - w_cpu.grad()).abs().max().item<double>();
+      }
+      // A diverged layer turns NaN on the GPU as on the CPU.
+      at::Tensor bad = at::randn({64}) * 0.1;
+      bad[5] = std::numeric_limits<float>::quiet_NaN();
+      const at::Tensor y = pactq::quant::quantize_weight(bad.to(gpu), bits, kind).cpu();
+      const at::Tensor want = pactq::quant::quantize_weight(bad, bits, kind);
+      EXPECT_EQ(at::isnan(y).sum().item<int64_t>(), at::isnan(want).sum().item<int64_t>())
+          << pactq::quant::to_string(kind) << " " << bits << " bits, NaN weight";
     }
   }
 }

@@ -8,6 +8,12 @@
 #include <stdexcept>
 
 #include "pactq/quant/bits.h"
+#include "pactq/quant/weight_quant_cuda.h"
+
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace pactq::quant {
 namespace {
@@ -131,6 +137,73 @@ class DoReFaFunction : public torch::autograd::Function<DoReFaFunction> {
   }
 };
 
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+// ---- CUDA fused paths (weight_quant_cuda.cu): two launches each way, the
+// statistic kept on the device. Elementwise, so any dense layout works; the
+// weight's own (channels_last under --channels-last) is kept.
+
+bool cuda_fused_eligible(const at::Tensor& w) {
+  return w.device().is_cuda() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
+}
+
+void* current_stream(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+}
+
+class DoReFaCudaFunction : public torch::autograd::Function<DoReFaCudaFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w_in, int64_t n) {
+    const c10::cuda::CUDAGuard guard(w_in.device());
+    const at::MemoryFormat format = w_in.suggest_memory_format();
+    const at::Tensor w = w_in.contiguous(format);
+    at::Tensor t = at::empty_like(w), wq = at::empty_like(w);
+    at::Tensor m = at::empty({}, w.options());
+    at::Tensor scratch = at::empty({cuda::dorefa_forward_scratch_floats(w.numel())}, w.options());
+    cuda::dorefa_forward(w.data_ptr<float>(), t.data_ptr<float>(), wq.data_ptr<float>(),
+                         m.data_ptr<float>(), scratch.data_ptr<float>(), w.numel(), n,
+                         current_stream(w));
+    ctx->save_for_backward({t, m});
+    return wq;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& t = saved[0];
+    const at::Tensor& m = saved[1];
+    const c10::cuda::CUDAGuard guard(t.device());
+    const at::Tensor g = grads[0].to(at::kFloat).contiguous(t.suggest_memory_format());
+    at::Tensor grad_w = at::empty_like(t);
+    at::Tensor scratch = at::empty({cuda::dorefa_backward_scratch_doubles(t.numel())},
+                                   t.options().dtype(at::kDouble));
+    cuda::dorefa_backward(g.data_ptr<float>(), t.data_ptr<float>(), m.data_ptr<float>(),
+                          grad_w.data_ptr<float>(), scratch.data_ptr<double>(), t.numel(),
+                          current_stream(t));
+    return {grad_w, at::Tensor()};
+  }
+};
+
+class SawbCudaFunction : public torch::autograd::Function<SawbCudaFunction> {
+ public:
+  static at::Tensor forward(AutogradContext*, const at::Tensor& w_in, int64_t n, double c1,
+                            double c2) {
+    const c10::cuda::CUDAGuard guard(w_in.device());
+    const at::Tensor w = w_in.contiguous(w_in.suggest_memory_format());
+    at::Tensor wq = at::empty_like(w);
+    at::Tensor a = at::empty({}, w.options());
+    at::Tensor scratch =
+        at::empty({cuda::sawb_forward_scratch_doubles(w.numel())}, w.options().dtype(at::kDouble));
+    cuda::sawb_forward(w.data_ptr<float>(), wq.data_ptr<float>(), a.data_ptr<float>(),
+                       scratch.data_ptr<double>(), w.numel(), n, c1, c2, current_stream(w));
+    return wq;
+  }
+
+  // Straight-through: the gradient passes unchanged.
+  static tensor_list backward(AutogradContext*, tensor_list grads) {
+    return {grads[0], at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+#endif
+
 at::Tensor dorefa_codes_float(const at::Tensor& t, const at::Tensor& max_abs, int64_t n, bool ste) {
   const at::Tensor u = t / (2 * max_abs) + 0.5;
   return ste ? round_ste(u * static_cast<double>(n)) : at::round(u * static_cast<double>(n));
@@ -181,6 +254,12 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
   if (is_full_precision(bits)) return w;
   const int64_t n = max_code(bits);
   if (kind == WeightQuantKind::kSawb) {
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+    if (cuda_fused_eligible(w)) {
+      const auto [c1, c2] = sawb_coefficients(bits);
+      return SawbCudaFunction::apply(w, n, c1, c2);
+    }
+#endif
     const at::Tensor a = sawb_clip(w, bits);
     const at::Tensor q = sawb_codes_float(w.detach(), a, n);
     return straight_through(w, a * (2 * q - n) / static_cast<double>(n));
@@ -191,6 +270,9 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
     return straight_through(w, sign * mean_abs);
   }
   if (dorefa_fused_eligible(w)) return DoReFaFunction::apply(w, n);
+#if defined(PACTQ_WITH_CUDA_KERNELS)
+  if (cuda_fused_eligible(w)) return DoReFaCudaFunction::apply(w, n);
+#endif
   return quantize_weight_composite(w, bits);
 }
 

@@ -25,7 +25,9 @@ std::string to_string(WeightQuantKind kind);
 
 // Fake-quantized weight with the gradients above; bits == 32 returns w.
 // DoReFa (>= 2 bits) on float32 CPU tensors runs as one fused autograd node
-// (same rounding rule as weight_codes); elsewhere as the ATen composite.
+// (same rounding rule as weight_codes). On float32 CUDA tensors, in a build
+// with the CUDA kernels (pact_cuda_kernels_built()), DoReFa and SAWB run as
+// fused kernels (weight_quant_cuda.h); elsewhere as the ATen composite.
 at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind);
 // The ATen composite of DoReFa (>= 2 bits): the definition the fused path is
 // tested against.
