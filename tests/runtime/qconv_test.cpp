@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 
+#include "pactq/runtime/kernels/amx/qconv_amx.h"
 #include "pactq/runtime/kernels/avx2/qconv_lut_avx2.h"  // the AVX2 modes a case must reach
 #include "pactq/runtime/kernels/kernels.h"
 #include "test_util.h"
@@ -248,12 +249,19 @@ TEST(QConvRef, GroupsPaddingStrideResidual) {
   expect_matches_naive(cc);
 }
 
+// The ISA a test parameter names ("avx2", "avx512vnni", "amx").
+Isa isa_named(const std::string& name) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni, Isa::kAmx})
+    if (name == isa_name(isa)) return isa;
+  return Isa::kRef;
+}
+
 // Every ISA variant of the quantized conv against the reference, bit for bit.
 // Variants the CPU lacks are skipped (and named), never silently passed.
 class QConvIsa : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    const k::KernelSet* set = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
+    const k::KernelSet* set = k::kernel_set(isa_named(GetParam()));
     kern_ = set ? set->qconv : nullptr;
     if (!kern_) GTEST_SKIP() << GetParam() << " kernel not available on this CPU/build";
   }
@@ -283,7 +291,7 @@ class QConvIsa : public ::testing::TestWithParam<std::string> {
   }
   const k::QConvKernel* kern_ = nullptr;
 };
-INSTANTIATE_TEST_SUITE_P(Variants, QConvIsa, ::testing::Values("avx2", "avx512vnni"),
+INSTANTIATE_TEST_SUITE_P(Variants, QConvIsa, ::testing::Values("avx2", "avx512vnni", "amx"),
                          [](const auto& info) { return info.param; });
 
 // A linear layer: a 1x1 kernel on a 1x1 image.
@@ -487,6 +495,63 @@ TEST_P(QConvIsa, WideRowsAndFewChannels) {
     }
 }
 
+TEST_P(QConvIsa, TileShapesRowsChunksAndChannelBlocks) {
+  // The shapes the AMX kernel blocks differently: 16-channel layers (4 pixel
+  // blocks x 1 channel block, spanning output rows), several channel blocks
+  // with an odd count (2 x 2 with a padding block), one pixel block (1 x 4),
+  // kernel rows of K bytes that end inside a 64-byte chunk or span several,
+  // stride 2, a partial last pixel block, and worst-case codes at 7 bits
+  // (the widest weights the tiles take). Every variant runs them; the AMX one
+  // must reach its tile packing for each.
+  struct Shape {
+    int in_c, out_c, h, w, k, stride;
+  };
+  const Shape shapes[] = {
+      {16, 16, 6, 32, 3, 1},  // ResNet20 stage 1: K run 48 bytes, one chunk
+      {16, 32, 8, 32, 3, 2},  // stage 1 -> 2
+      {64, 64, 4, 8, 3, 1},   // stage 3: 3 chunks per kernel row, 4 channel blocks
+      {24, 40, 3, 37, 3, 1},  // 72-byte runs (2 chunks), 3 channel blocks, partial pixel block
+      {3, 20, 5, 20, 5, 1},   // 15-byte runs, not a multiple of 4
+      {64, 48, 3, 17, 1, 1},  // 1x1
+      {40, 72, 1, 9, 3, 1},   // one pixel block, 5 channel blocks
+  };
+  uint32_t seed = 700;
+  for (const Shape& sh : shapes)
+    for (int bits : {2, 4, 7})
+      for (bool worst : {false, true}) {
+        ConvCase cc;
+        cc.in_c = sh.in_c;
+        cc.out_c = sh.out_c;
+        cc.h = sh.h;
+        cc.w = sh.w;
+        cc.kh = cc.kw = sh.k;
+        cc.ph = cc.pw = sh.k / 2;
+        cc.sh = cc.sw = sh.stride;
+        cc.wbits = bits;
+        cc.abits = worst ? 8 : bits;
+        cc.worst_case = worst;
+        cc.seed = seed++;
+        cc.out = worst ? OutputSpec::Float() : OutputSpec::Codes(bits, 3.f);
+        if (sh.out_c % 2 == 0 && !worst) {
+          cc.residual = true;  // the epilogue's residual on tile rows
+          cc.res_codes = bits != 4;
+        }
+        if (GetParam() == "amx") expect_mode(cc, k::kQConvModeAmx);
+        check(cc);
+        if (HasFatalFailure()) return;
+      }
+  // What the tiles do not serve falls back to the VNNI modes, still exact.
+  if (GetParam() == "amx") {
+    ConvCase grouped;
+    grouped.in_c = grouped.out_c = 8;
+    grouped.groups = 2;
+    expect_mode(grouped, 1);
+    ConvCase w8;
+    w8.wbits = 8;
+    expect_mode(w8, 2);
+  }
+}
+
 TEST_P(QConvIsa, RandomShapes) {
   std::mt19937 rng(42);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -671,12 +736,13 @@ TEST(QConvDispatch, ReportChosenKernels) {
   // uses must be one ISA throughout.
   const k::KernelSet& chosen = k::selected_kernel_set();
   auto variant_of = [](auto member, auto value) -> std::string {
-    for (Isa isa : {Isa::kRef, Isa::kAvx2, Isa::kAvx512Vnni}) {
+    for (Isa isa : {Isa::kRef, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kAmx}) {
       const k::KernelSet* s = k::kernel_set(isa);
       if (s && s->*member == value) return isa_name(isa);
     }
     return "unknown";
   };
+  // The AMX set's float conv is the AVX-512 one (no tile kernel for floats).
   std::printf("qconv=%s fconv=%s\n", variant_of(&k::KernelSet::qconv, chosen.qconv).c_str(),
               variant_of(&k::KernelSet::fconv, chosen.fconv).c_str());
 }
@@ -737,9 +803,15 @@ ChildRun run_with_isa(const char* isa) {
 // What the dispatch must pick with the cap `cap`: the best variant the CPU
 // (and build) has at or below it.
 std::string expected_variant(const std::string& cap) {
-  if (cap == "avx512vnni" && k::kernel_set(Isa::kAvx512Vnni)) return "avx512vnni";
+  if (cap == "amx" && k::kernel_set(Isa::kAmx)) return "amx";
+  if ((cap == "amx" || cap == "avx512vnni") && k::kernel_set(Isa::kAvx512Vnni)) return "avx512vnni";
   if (cap != "ref" && k::kernel_set(Isa::kAvx2)) return "avx2";
   return "ref";
+}
+
+// The float conv variant that goes with a quantized one: AMX has none of its own.
+std::string fconv_variant(const std::string& qconv_variant) {
+  return qconv_variant == "amx" ? "avx512vnni" : qconv_variant;
 }
 
 size_t count_of(const std::string& text, const std::string& what) {
@@ -752,7 +824,8 @@ void expect_child_selects(const char* isa, const std::string& variant) {
   SCOPED_TRACE(std::string("PACTQ_ISA=") + (isa ? isa : "(unset)"));
   const ChildRun r = run_with_isa(isa);
   ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out << r.err;
-  EXPECT_EQ(count_of(r.out, "qconv=" + variant + " fconv=" + variant + "\n"), 1u) << r.out;
+  EXPECT_EQ(count_of(r.out, "qconv=" + variant + " fconv=" + fconv_variant(variant) + "\n"), 1u)
+      << r.out;
   EXPECT_EQ(count_of(r.err, "PACTQ_ISA"), 0u) << "a valid value must not warn: " << r.err;
 }
 
@@ -765,11 +838,16 @@ TEST(QConvDispatch, EnvironmentCanCapAtAvx2) {
   expect_child_selects("avx2", expected_variant("avx2"));
 }
 
+TEST(QConvDispatch, EnvironmentCanCapAtAvx512Vnni) {
+  // On an AMX CPU this keeps the tile kernels out (to compare the two).
+  expect_child_selects("avx512vnni", expected_variant("avx512vnni"));
+}
+
 TEST(QConvDispatch, UnsetEmptyOrTopValueSelectsCpuBest) {
-  const std::string best = expected_variant("avx512vnni");
+  const std::string best = expected_variant("amx");
   expect_child_selects(nullptr, best);
   expect_child_selects("", best);
-  expect_child_selects("avx512vnni", best);
+  expect_child_selects("amx", best);
 }
 
 TEST(QConvDispatch, UnknownValueWarnsOnceAndIsIgnored) {
@@ -777,12 +855,13 @@ TEST(QConvDispatch, UnknownValueWarnsOnceAndIsIgnored) {
     SCOPED_TRACE(bogus);
     const ChildRun r = run_with_isa(bogus);
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out << r.err;
-    const std::string best = expected_variant("avx512vnni");
-    EXPECT_EQ(count_of(r.out, "qconv=" + best + " fconv=" + best + "\n"), 1u) << r.out;
+    const std::string best = expected_variant("amx");
+    EXPECT_EQ(count_of(r.out, "qconv=" + best + " fconv=" + fconv_variant(best) + "\n"), 1u)
+        << r.out;
     // One warning although both kernel families consulted the selection.
     EXPECT_EQ(count_of(r.err, "PACTQ_ISA"), 1u) << r.err;
     EXPECT_EQ(count_of(r.err, std::string("PACTQ_ISA=") + bogus + ":"), 1u) << r.err;
-    for (const char* valid : {"ref", "avx2", "avx512vnni"})
+    for (const char* valid : {"ref", "avx2", "avx512vnni", "amx"})
       EXPECT_NE(r.err.find(valid), std::string::npos) << valid << " not listed: " << r.err;
   }
 }

@@ -20,6 +20,9 @@ const QConvKernel& qconv_avx512_vnni_kernel_impl();  // kernels/avx512/qconv_vnn
 void fconv_rows_avx512_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                             const Epilogue& e, void* out, int oh_begin, int oh_end);
 #endif
+#if defined(PACTQ_HAVE_AMX)
+const QConvKernel& qconv_amx_kernel_impl();  // kernels/amx/qconv_amx.cpp
+#endif
 
 namespace {
 
@@ -56,10 +59,24 @@ KernelSet avx512_vnni_set() {
   return {};
 }
 
+// AMX serves the quantized conv (and falls back to VNNI inside it for the
+// layers tiles do not serve); the other families are the AVX-512 set's.
+KernelSet amx_set() {
+#if defined(PACTQ_HAVE_AMX)
+  if (cpu_has_amx_int8()) {
+    KernelSet s = avx512_vnni_set();
+    s.isa = Isa::kAmx;
+    s.qconv = &qconv_amx_kernel_impl();
+    return s;
+  }
+#endif
+  return {};
+}
+
 }  // namespace
 
 const KernelSet* kernel_set(Isa isa) {
-  static const KernelSet sets[] = {ref_set(), avx2_set(), avx512_vnni_set()};
+  static const KernelSet sets[] = {ref_set(), avx2_set(), avx512_vnni_set(), amx_set()};
   const KernelSet& s = sets[static_cast<int>(isa)];
   return s.qconv != nullptr ? &s : nullptr;
 }

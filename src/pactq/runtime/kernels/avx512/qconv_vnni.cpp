@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include "pactq/runtime/kernels/avx512/epilogue_avx512.h"
+#include "pactq/runtime/kernels/halo_rows.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -57,42 +58,6 @@ void pack_vnni(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
         }
     }
   p->zeros.clear();  // padding comes from the zero halo (copy_halo_rows)
-}
-
-// The input rows that output rows [oh0, oh1) read, copied with a zero halo:
-// padding taps and the pixels of a block past the row end read zeros, so the
-// blocks below compute every pixel address as base + constant, with no bounds
-// checks and no pointer table (the copy costs ~1/100 of the conv's time).
-struct HaloRows {
-  const uint8_t* at = nullptr;  // pixel (first row, column -pw), channel 0
-  size_t row_bytes = 0;         // one padded row
-};
-
-HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1, int max_mr,
-                        std::vector<uint8_t>& buf) {
-  const int blocks_w = (g.out_w + max_mr - 1) / max_mr * max_mr;
-  const int cols = (blocks_w - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
-  const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
-  const int ih0 = oh0 * g.sh - g.ph;
-  const size_t pix = static_cast<size_t>(g.in_c);
-  const size_t row_bytes = static_cast<size_t>(cols) * pix;
-  buf.resize(static_cast<size_t>(rows) * row_bytes + 64);  // 64: quad reads past the last pixel
-  const int first = g.pw < cols ? g.pw : cols;             // columns of the image: [first, last)
-  const int last = g.pw + g.in_w < cols ? g.pw + g.in_w : cols;
-  for (int r = 0; r < rows; ++r) {
-    uint8_t* dst = buf.data() + static_cast<size_t>(r) * row_bytes;
-    const int ih = ih0 + r;
-    if (ih < 0 || ih >= g.in_h || last <= first) {
-      std::memset(dst, 0, row_bytes);
-      continue;
-    }
-    std::memset(dst, 0, first * pix);
-    std::memcpy(dst + first * pix, in + static_cast<size_t>(ih) * g.in_w * pix,
-                static_cast<size_t>(last - first) * pix);
-    std::memset(dst + last * pix, 0, (cols - last) * pix);
-  }
-  std::memset(buf.data() + static_cast<size_t>(rows) * row_bytes, 0, 64);
-  return {buf.data(), row_bytes};
 }
 
 // MR pixels (oh, ow0..ow0+MR-1; those >= out_w are computed on halo zeros
