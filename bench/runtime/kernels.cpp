@@ -100,6 +100,9 @@ void BM_QConvAvx2Lut(benchmark::State& s) {
 void BM_QConvAvx512Vnni(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx512Vnni));
 }
+void BM_QConvAmx(benchmark::State& s) {
+  run_qconv(s, qconv_of(Isa::kAmx));
+}
 void BM_QConvRef(benchmark::State& s) {
   run_qconv(s, &k::qconv_ref_kernel());
 }
@@ -390,6 +393,37 @@ __attribute__((target("avx512f"))) void vpermb_loop(long n) {
   }
 }
 
+// AMX: 8 tdpbusd on 4 accumulator tiles per iteration (16 x 16 x 64
+// products each), operands already in tiles.
+__attribute__((target("amx-tile,amx-int8"))) void tdpbusd_loop(long n) {
+  struct alignas(64) Config {
+    uint8_t palette = 1, start = 0, reserved[14] = {};
+    uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+    uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+  } cfg;
+  __asm__ volatile("" ::: "memory");
+  _tile_loadconfig(&cfg);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (long i = 0; i < n; ++i) {
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+  }
+  _tile_release();
+}
+
 void BM_PeakMaddubsAvx2(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx2"), 64.0 * 10, "GOPS", maddubs_loop);
 }
@@ -408,6 +442,10 @@ void BM_PeakBitSerial2x2Avx512(benchmark::State& state) {
 }
 void BM_PeakVpermb3x2Avx512(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx512vbmi"), 2.0 * 64 * 3 * 10, "GOPS", vpermb_loop);
+}
+void BM_PeakTdpbusdAmx(benchmark::State& state) {
+  run_peak(state, k::kernel_set(Isa::kAmx) != nullptr, 2.0 * 16 * 16 * 64 * 8, "GOPS",
+           tdpbusd_loop);
 }
 void BM_PeakFmaAvx512(benchmark::State& state) {
   run_peak(state, __builtin_cpu_supports("avx512f"), 32.0 * 12, "GFLOPS", fma512_loop);
@@ -428,6 +466,7 @@ void w2a2_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_QConvAvx2)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAvx2Lut)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAvx512Vnni)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_QConvAmx)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvRef)->Args({0, 4})->Args({4, 4})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_FConvAvx2)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_FConvAvx512)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -436,5 +475,6 @@ BENCHMARK(BM_PeakPshufbAvx2)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx2)->UseRealTime();
 BENCHMARK(BM_PeakDpbusdAvx512)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx512)->UseRealTime();
+BENCHMARK(BM_PeakTdpbusdAmx)->UseRealTime();
 BENCHMARK(BM_PeakBitSerial2x2Avx512)->UseRealTime();
 BENCHMARK(BM_PeakVpermb3x2Avx512)->UseRealTime();

