@@ -542,6 +542,18 @@ TEST_P(QConvIsa, TileShapesRowsChunksAndChannelBlocks) {
       }
   // What the tiles do not serve falls back to the VNNI modes, still exact.
   if (GetParam() == "amx") {
+    // Weights past a core's L2 (> 2 MiB): channel block outermost, 4 x 1.
+    ConvCase big;
+    big.in_c = 2048;
+    big.out_c = 1040;
+    big.h = 3;  // one call (the test runs 3 rows a call): 6 pixel blocks
+    big.w = 32;
+    big.kh = big.kw = 1;
+    big.ph = big.pw = 0;
+    big.seed = 790;
+    big.out = OutputSpec::Float();
+    expect_mode(big, k::kQConvModeAmx);
+    check(big);
     ConvCase grouped;
     grouped.in_c = grouped.out_c = 8;
     grouped.groups = 2;

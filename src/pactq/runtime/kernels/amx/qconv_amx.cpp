@@ -1,14 +1,15 @@
-// AMX quantized conv (NHWC, indirect through the zero-halo rows; no im2col).
+// AMX quantized conv (NHWC, indirect through zero-halo input rows; no im2col).
 //
 // One `tdpbusd` multiplies a tile of 16 output pixels x 64 K bytes (u8
 // activation codes) by a tile of 16 K quads x 16 output channels (s8 weights)
 // into 16 x 16 int32 sums: 16384 products, where one AVX-512 `vpdpbusd` does
 // 64. K runs along a kernel row: with one group, the kw taps of kernel row r
-// are kw x in_c contiguous input bytes, so the A tile of M pixels is one
-// strided load (row m at m x sw x in_c) per 64-byte chunk of that run; the
-// chunk past the run's end reads bytes whose weights are packed as 0. Output
-// rows' pixels are taken 16 at a time along the row (a block past the row
-// end computes on halo zeros and is not stored).
+// are kw x in_c contiguous input bytes, so the A tile of 16 pixels is one
+// strided load (row m at m x sw x in_c) per chunk of that run (64 bytes, or
+// the whole run when it is shorter); bytes past the run's end meet weights
+// packed as 0. Pixels are taken 16 at a time along each output row or, at
+// stride 1, through the rows of a padded plane (run_amx); pixels past a row
+// end compute on halo zeros and are not stored.
 //
 // Tiles: 4 accumulators (tmm0-3), A in tmm4-5, B in tmm6-7, blocked 2 pixel
 // blocks x 2 channel blocks, 4 x 1 (16-channel layers) or 1 x 4 (one pixel
@@ -16,11 +17,11 @@
 // independent tdpbusd chains hide its latency. Padding blocks repeat a real
 // operand and are not stored.
 //
-// Packed weights (mode kQConvModeAmx): [channel block][kernel row][chunk] tiles of
-// 16 quads x 64 bytes (byte 4 lane + j of quad row kr: channel 16 block +
-// lane, K index 64 chunk + 4 kr + j = s in_c + ci), value 2q - n_w. Layers the
-// tiles do not serve (groups > 1, 8-bit weights whose 2q - 255 is not an
-// int8) are packed and run by the AVX-512 VNNI kernel.
+// Packed weights (mode kQConvModeAmx): [channel block][kernel row][chunk]
+// tiles of chunk / 4 quad rows x 64 bytes (byte 4 lane + j of quad row kr:
+// channel 16 block + lane, K index chunk x c + 4 kr + j = s in_c + ci), value
+// 2q - n_w. Layers the tiles do not serve (groups > 1, 8-bit weights whose
+// 2q - 255 is not an int8) are packed and run by the AVX-512 VNNI kernel.
 //
 // The epilogue stores each accumulator tile and runs the AVX-512 epilogue16
 // on its rows: bit-identical to the scalar epilogue_store.
@@ -39,6 +40,7 @@ namespace {
 
 constexpr int kTile = 16;   // pixels (A, C rows), channels (C columns), quads (B rows)
 constexpr int kChunk = 64;  // K bytes per tile row, at most
+constexpr size_t kWeightsPastL2 = size_t{2} << 20;
 
 bool amx_serves(const ConvGeom& g, int wbits) {
   return g.groups == 1 && g.in_c == g.cin_g && format::max_code(wbits) <= 127;
@@ -331,8 +333,15 @@ void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const E
   // memory operand) must see.
   __asm__ volatile("" ::: "memory");
   configure_tiles(p.tile_k);
-  if (run.nb == 1) {
-    for (size_t i = 0; i < real; i += 4) run.tiles_4x1(&blocks[i], 0);
+  // Weights past a core's L2 (2 MiB on Sapphire Rapids; PreAct-ResNet18's
+  // 512 -> 512 convs, 2.3 MiB) are streamed once per pass over the pixel
+  // blocks: 4 x 1 blocks, channel block outermost, read them once per call
+  // where 2 x 2 read them once per pixel pair (those convs 1.14-1.27 -> 0.91-1.05 ms,
+  // batch 16, 2 threads; smaller layers measured slower this way).
+  const bool weights_past_l2 = p.w8.size() > kWeightsPastL2;
+  if (run.nb == 1 || (weights_past_l2 && real >= 4)) {
+    for (int n = 0; n < run.nb; ++n)
+      for (size_t i = 0; i < real; i += 4) run.tiles_4x1(&blocks[i], n);
   } else if (real == 1) {
     for (int n = 0; n < run.nb; n += 4) run.tiles_1x4(blocks[0], n);
   } else {
