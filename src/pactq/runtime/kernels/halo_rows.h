@@ -19,17 +19,16 @@ struct HaloRows {
   size_t row_bytes = 0;         // one padded row
 };
 
-static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
-                                      int max_mr, AlignedVector<uint8_t>& buf) {
-  const int blocks_w = (g.out_w + max_mr - 1) / max_mr * max_mr;
-  const int cols = (blocks_w - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
-  const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
-  const int ih0 = oh0 * g.sh - g.ph;
+// Input rows ih0 .. ih0 + rows - 1 (zeros outside the image) into `buf`, each
+// as `cols` pixel columns from column -pw, zero-padded to `row_bytes`, then
+// `tail` zero bytes (for reads past the last row). Returns the first row.
+static inline uint8_t* copy_rows_with_halo(const ConvGeom& g, const uint8_t* in, int ih0, int rows,
+                                           int cols, size_t row_bytes, size_t tail,
+                                           AlignedVector<uint8_t>& buf) {
   const size_t pix = static_cast<size_t>(g.in_c);
-  // Rows start on cache lines (the AMX kernel's tile loads read them fast).
-  const size_t row_bytes = (static_cast<size_t>(cols) * pix + 63) / 64 * 64;
-  buf.resize(static_cast<size_t>(rows) * row_bytes + 64);  // 64: quad reads past the last pixel
-  const int first = g.pw < cols ? g.pw : cols;             // columns of the image: [first, last)
+  const size_t body = static_cast<size_t>(rows) * row_bytes;
+  buf.resize(body + tail);
+  const int first = g.pw < cols ? g.pw : cols;  // columns of the image: [first, last)
   const int last = g.pw + g.in_w < cols ? g.pw + g.in_w : cols;
   for (int r = 0; r < rows; ++r) {
     uint8_t* dst = buf.data() + static_cast<size_t>(r) * row_bytes;
@@ -43,8 +42,20 @@ static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int 
                 static_cast<size_t>(last - first) * pix);
     std::memset(dst + last * pix, 0, row_bytes - last * pix);
   }
-  std::memset(buf.data() + static_cast<size_t>(rows) * row_bytes, 0, 64);
-  return {buf.data(), row_bytes};
+  std::memset(buf.data() + body, 0, tail);
+  return buf.data();
+}
+
+static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
+                                      int max_mr, AlignedVector<uint8_t>& buf) {
+  const int blocks_w = (g.out_w + max_mr - 1) / max_mr * max_mr;
+  const int cols = (blocks_w - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
+  const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
+  // Rows start on cache lines (the AMX kernel's tile loads read them fast).
+  const size_t row_bytes = (static_cast<size_t>(cols) * g.in_c + 63) / 64 * 64;
+  // 64: quad reads past the last pixel.
+  const uint8_t* at = copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, rows, cols, row_bytes, 64, buf);
+  return {at, row_bytes};
 }
 
 }  // namespace pactq::rt::kernels

@@ -27,6 +27,8 @@
 // on its rows: bit-identical to the scalar epilogue_store.
 #include <immintrin.h>
 
+#include <array>
+
 #include "pactq/runtime/kernels/amx/qconv_amx.h"
 #include "pactq/runtime/kernels/avx512/epilogue_avx512.h"
 #include "pactq/runtime/kernels/halo_rows.h"
@@ -150,15 +152,33 @@ struct Run {
     }
   }
 
+  static void zero_accumulators() {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+
+  // Accumulator t holds pixel block *m[t] x channel block n[t].
+  void store_and_emit(const std::array<const PixelBlock*, 4>& m,
+                      const std::array<int, 4>& n) const {
+    alignas(64) int32_t acc[kTile * kTile];
+    _tile_stored(0, acc, 64);
+    emit(acc, *m[0], n[0]);
+    _tile_stored(1, acc, 64);
+    emit(acc, *m[1], n[1]);
+    _tile_stored(2, acc, 64);
+    emit(acc, *m[2], n[2]);
+    _tile_stored(3, acc, 64);
+    emit(acc, *m[3], n[3]);
+  }
+
   // 2 pixel blocks x channel blocks n0, n0 + 1.
   void tiles_2x2(const PixelBlock& m0, const PixelBlock& m1, int n0) const {
     const int n1 = n0 + 1 < nb ? n0 + 1 : n0;
     const int8_t* b0 = weights(n0);
     const int8_t* b1 = weights(n1);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    zero_accumulators();
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
         const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
@@ -173,24 +193,13 @@ struct Run {
         _tile_dpbusd(2, 5, 6);
         _tile_dpbusd(3, 5, 7);
       }
-    alignas(64) int32_t acc[kTile * kTile];
-    _tile_stored(0, acc, 64);
-    emit(acc, m0, n0);
-    _tile_stored(1, acc, 64);
-    emit(acc, m0, n0 + 1);
-    _tile_stored(2, acc, 64);
-    emit(acc, m1, n0);
-    _tile_stored(3, acc, 64);
-    emit(acc, m1, n0 + 1);
+    store_and_emit({&m0, &m0, &m1, &m1}, {n0, n0 + 1, n0, n0 + 1});
   }
 
   // 4 pixel blocks x channel block n0.
   void tiles_4x1(const PixelBlock* m, int n0) const {
     const int8_t* b = weights(n0);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    zero_accumulators();
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
         const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
@@ -205,25 +214,14 @@ struct Run {
         _tile_dpbusd(2, 4, 6);
         _tile_dpbusd(3, 5, 6);
       }
-    alignas(64) int32_t acc[kTile * kTile];
-    _tile_stored(0, acc, 64);
-    emit(acc, m[0], n0);
-    _tile_stored(1, acc, 64);
-    emit(acc, m[1], n0);
-    _tile_stored(2, acc, 64);
-    emit(acc, m[2], n0);
-    _tile_stored(3, acc, 64);
-    emit(acc, m[3], n0);
+    store_and_emit({&m[0], &m[1], &m[2], &m[3]}, {n0, n0, n0, n0});
   }
 
   // 1 pixel block x channel blocks n0 .. n0 + 3.
   void tiles_1x4(const PixelBlock& m, int n0) const {
     const int8_t* b[4];
     for (int j = 0; j < 4; ++j) b[j] = weights(n0 + j < nb ? n0 + j : n0);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    zero_accumulators();
     for (int r = 0; r < g.kh; ++r)
       for (int c = 0; c < p.cq; ++c) {
         const size_t off = r * row_bytes + static_cast<size_t>(c) * p.tile_k;
@@ -238,15 +236,7 @@ struct Run {
         _tile_dpbusd(3, 4, 7);
         for (auto& w : b) w += tile_bytes();
       }
-    alignas(64) int32_t acc[kTile * kTile];
-    _tile_stored(0, acc, 64);
-    emit(acc, m, n0);
-    _tile_stored(1, acc, 64);
-    emit(acc, m, n0 + 1);
-    _tile_stored(2, acc, 64);
-    emit(acc, m, n0 + 2);
-    _tile_stored(3, acc, 64);
-    emit(acc, m, n0 + 3);
+    store_and_emit({&m, &m, &m, &m}, {n0, n0 + 1, n0 + 2, n0 + 3});
   }
 };
 
@@ -259,27 +249,11 @@ struct Run {
 HaloRows copy_halo_plane(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
                          AlignedVector<uint8_t>& buf) {
   const int width = g.out_w + g.kw - 1;
-  const int rows = oh1 - oh0 + g.kh - 1;
-  const size_t pix = static_cast<size_t>(g.in_c);
-  const size_t row_bytes = static_cast<size_t>(width) * pix;
-  const size_t body = static_cast<size_t>(rows) * row_bytes;
-  buf.resize(body + (kTile + g.kw) * pix + kChunk);
-  const int first = g.pw < width ? g.pw : width;  // columns of the image: [first, last)
-  const int last = g.pw + g.in_w < width ? g.pw + g.in_w : width;
-  for (int r = 0; r < rows; ++r) {
-    uint8_t* dst = buf.data() + static_cast<size_t>(r) * row_bytes;
-    const int ih = oh0 - g.ph + r;
-    if (ih < 0 || ih >= g.in_h || last <= first) {
-      std::memset(dst, 0, row_bytes);
-      continue;
-    }
-    std::memset(dst, 0, first * pix);
-    std::memcpy(dst + first * pix, in + static_cast<size_t>(ih) * g.in_w * pix,
-                static_cast<size_t>(last - first) * pix);
-    std::memset(dst + last * pix, 0, (width - last) * pix);
-  }
-  std::memset(buf.data() + body, 0, buf.size() - body);
-  return {buf.data(), row_bytes};
+  const size_t row_bytes = static_cast<size_t>(width) * g.in_c;
+  const size_t tail = static_cast<size_t>(kTile + g.kw) * g.in_c + kChunk;
+  const uint8_t* at =
+      copy_rows_with_halo(g, in, oh0 - g.ph, oh1 - oh0 + g.kh - 1, width, row_bytes, tail, buf);
+  return {at, row_bytes};
 }
 
 void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
