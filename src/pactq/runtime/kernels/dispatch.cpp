@@ -19,6 +19,11 @@ void max_pool_rows_avx2(const PoolGeom& g, const void* in, bool codes, void* out
 const QConvKernel& qconv_avx512_vnni_kernel_impl();  // kernels/avx512/qconv_vnni.cpp
 void fconv_rows_avx512_impl(const PackedFConv& p, const void* in, bool in_codes, float in_scale,
                             const Epilogue& e, void* out, int oh_begin, int oh_end);
+void affine_values_avx512(size_t pixels, int c, const TensorRef& x, const float* scale,
+                          const float* bias, const OutputRef& out);  // avx512/values_avx512.cpp
+void add_values_avx512(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out);
+void max_pool_rows_avx512(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
+                          int oh1);
 #endif
 #if defined(PACTQ_HAVE_AMX)
 const QConvKernel& qconv_amx_kernel_impl();  // kernels/amx/qconv_amx.cpp
@@ -45,15 +50,14 @@ KernelSet avx2_set() {
 KernelSet avx512_vnni_set() {
 #if defined(PACTQ_HAVE_AVX512)
   if (cpu_has_avx512_vnni()) {
-    // The element-wise ops are memory bound: AVX2's 8-lane versions serve.
     return {Isa::kAvx512Vnni,
             &qconv_avx512_vnni_kernel_impl(),
             &fconv_rows_avx512_impl,
             "avx512",
-            "avx2",
-            &affine_values_avx2,
-            &add_values_avx2,
-            &max_pool_rows_avx2};
+            "avx512",
+            &affine_values_avx512,
+            &add_values_avx512,
+            &max_pool_rows_avx512};
   }
 #endif
   return {};

@@ -1,0 +1,146 @@
+// Element-wise affine and add, and max pooling, on AVX-512: 16 float lanes
+// (64 code lanes for max pooling codes) at a time, bit-identical to
+// kernels/ref/ops.cpp: the same mul-then-add order (this file is compiled with
+// -ffp-contract=off), requantize()'s clamp and round half to even, the same
+// activation. The input and output forms (codes or floats) are template
+// parameters, so the loops carry no per-vector branches; the tail of a row
+// (or of the tensor) uses masked loads and stores. PreAct-ResNet18's
+// pre-activation BN runs here as an affine node on every block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "pactq/runtime/kernels/kernels.h"
+
+namespace pactq::rt::kernels {
+namespace {
+
+inline __mmask16 lanes(int n) {
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// load_value() of 16 elements (those outside `m` read as 0).
+template <bool kCodes>
+inline __m512 load16(const TensorRef& t, size_t i, __mmask16 m) {
+  if constexpr (kCodes) {
+    const __m128i b = _mm_maskz_loadu_epi8(m, static_cast<const uint8_t*>(t.data) + i);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(t.scale));
+  } else {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(t.data) + i);
+  }
+}
+
+// store_value() of 16 elements (those in `m`).
+template <bool kCodes>
+inline void store16(const OutputRef& o, size_t i, __m512 y, __mmask16 m) {
+  if constexpr (kCodes) {
+    __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(o.inv));
+    t = _mm512_max_ps(t, _mm512_setzero_ps());  // NaN -> 0 (max returns the 2nd operand)
+    t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(o.n_out)));
+    const __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_mask_storeu_epi8(static_cast<uint8_t*>(o.data) + i, m, _mm512_cvtusepi32_epi8(q));
+  } else {
+    if (o.act != FloatAct::kNone) {
+      y = _mm512_max_ps(y, _mm512_setzero_ps());
+      if (o.act == FloatAct::kClip) y = _mm512_min_ps(y, _mm512_set1_ps(o.alpha));
+    }
+    _mm512_mask_storeu_ps(static_cast<float*>(o.data) + i, m, y);
+  }
+}
+
+template <bool kInCodes, bool kOutCodes>
+void affine_rows(size_t pixels, int c, const TensorRef& x, const float* scale, const float* bias,
+                 const OutputRef& out) {
+  for (size_t p = 0; p < pixels; ++p) {
+    const size_t row = p * c;
+    for (int k = 0; k < c; k += 16) {
+      const __mmask16 m = lanes(c - k);
+      __m512 y =
+          _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scale + k), load16<kInCodes>(x, row + k, m));
+      y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, bias + k));
+      store16<kOutCodes>(out, row + k, y, m);
+    }
+  }
+}
+
+template <bool kACodes, bool kBCodes, bool kOutCodes>
+void add_all(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(static_cast<int>(n - i < 16 ? n - i : 16));
+    store16<kOutCodes>(out, i, _mm512_add_ps(load16<kACodes>(a, i, m), load16<kBCodes>(b, i, m)),
+                       m);
+  }
+}
+
+}  // namespace
+
+void affine_values_avx512(size_t pixels, int c, const TensorRef& x, const float* scale,
+                          const float* bias, const OutputRef& out) {
+  if (x.codes) {
+    if (out.codes) return affine_rows<true, true>(pixels, c, x, scale, bias, out);
+    return affine_rows<true, false>(pixels, c, x, scale, bias, out);
+  }
+  if (out.codes) return affine_rows<false, true>(pixels, c, x, scale, bias, out);
+  affine_rows<false, false>(pixels, c, x, scale, bias, out);
+}
+
+void add_values_avx512(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out) {
+  const int form = (a.codes ? 4 : 0) | (b.codes ? 2 : 0) | (out.codes ? 1 : 0);
+  switch (form) {
+    case 0:
+      return add_all<false, false, false>(n, a, b, out);
+    case 1:
+      return add_all<false, false, true>(n, a, b, out);
+    case 2:
+      return add_all<false, true, false>(n, a, b, out);
+    case 3:
+      return add_all<false, true, true>(n, a, b, out);
+    case 4:
+      return add_all<true, false, false>(n, a, b, out);
+    case 5:
+      return add_all<true, false, true>(n, a, b, out);
+    case 6:
+      return add_all<true, true, false>(n, a, b, out);
+    default:
+      return add_all<true, true, true>(n, a, b, out);
+  }
+}
+
+void max_pool_rows_avx512(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
+                          int oh1) {
+  for (int oh = oh0; oh < oh1; ++oh)
+    for (int ow = 0; ow < g.out_w; ++ow) {
+      const int h0 = std::max(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.in_h);
+      const int w0 = std::max(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.in_w);
+      const size_t o = (static_cast<size_t>(oh) * g.out_w + ow) * g.c;
+      auto at = [&](int h, int w) { return (static_cast<size_t>(h) * g.in_w + w) * g.c; };
+      if (codes) {
+        const uint8_t* x = static_cast<const uint8_t*>(in);
+        uint8_t* y = static_cast<uint8_t*>(out);
+        for (int c = 0; c < g.c; c += 64) {
+          const int n = g.c - c < 64 ? g.c - c : 64;
+          const __mmask64 m = n == 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+          __m512i v = _mm512_setzero_si512();
+          for (int h = h0; h < h1; ++h)
+            for (int w = w0; w < w1; ++w)
+              v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, x + at(h, w) + c));
+          _mm512_mask_storeu_epi8(y + o + c, m, v);
+        }
+      } else {
+        const float* x = static_cast<const float*>(in);
+        float* y = static_cast<float*>(out);
+        for (int c = 0; c < g.c; c += 16) {
+          const __mmask16 m = lanes(g.c - c);
+          // max_ps(v, m) = v > m ? v : m, the reference's comparison (a NaN keeps m).
+          __m512 v = _mm512_set1_ps(-INFINITY);
+          for (int h = h0; h < h1; ++h)
+            for (int w = w0; w < w1; ++w)
+              v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + at(h, w) + c), v);
+          _mm512_mask_storeu_ps(y + o + c, m, v);
+        }
+      }
+    }
+}
+
+}  // namespace pactq::rt::kernels
