@@ -216,6 +216,27 @@ static inline float load_value(const TensorRef& t, size_t idx) {
 struct PoolGeom {
   int in_h, in_w, c, out_h, out_w, kh, kw, sh, sw, ph, pw;
 };
+// The input window of pooled output (oh, ow), clipped to the image: rows
+// [h0, h1), columns [w0, w1); `out` is the output pixel's first element.
+struct PoolWindow {
+  int h0, h1, w0, w1;
+  size_t out;
+  // Element index of input pixel (h, w), channel 0.
+  size_t at(const PoolGeom& g, int h, int w) const {
+    return (static_cast<size_t>(h) * g.in_w + w) * g.c;
+  }
+};
+// Calls fn(window) for every output pixel of rows [oh0, oh1), in order.
+template <class Fn>
+static inline void for_each_pool_window(const PoolGeom& g, int oh0, int oh1, Fn&& fn) {
+  for (int oh = oh0; oh < oh1; ++oh)
+    for (int ow = 0; ow < g.out_w; ++ow) {
+      const int h = oh * g.sh - g.ph, w = ow * g.sw - g.pw;
+      fn(PoolWindow{h > 0 ? h : 0, h + g.kh < g.in_h ? h + g.kh : g.in_h, w > 0 ? w : 0,
+                    w + g.kw < g.in_w ? w + g.kw : g.in_w,
+                    (static_cast<size_t>(oh) * g.out_w + ow) * g.c});
+    }
+}
 // Max pool: codes -> codes (same bits), float -> float. Rows [oh0, oh1).
 using MaxPoolRowsFn = void (*)(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
                                int oh1);

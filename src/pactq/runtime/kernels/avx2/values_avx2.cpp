@@ -56,51 +56,49 @@ void add_values_avx2(size_t n, const TensorRef& a, const TensorRef& b, const Out
 
 void max_pool_rows_avx2(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
                         int oh1) {
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int ow = 0; ow < g.out_w; ++ow) {
-      const int h0 = std::max(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.in_h);
-      const int w0 = std::max(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.in_w);
-      const size_t o = (static_cast<size_t>(oh) * g.out_w + ow) * g.c;
-      auto at = [&](int h, int w) { return (static_cast<size_t>(h) * g.in_w + w) * g.c; };
-      int c = 0;
-      if (codes) {
-        const uint8_t* x = static_cast<const uint8_t*>(in);
-        uint8_t* y = static_cast<uint8_t*>(out);
-        for (; c + 32 <= g.c; c += 32) {
-          __m256i m = _mm256_setzero_si256();
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w)
-              m = _mm256_max_epu8(
-                  m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + at(h, w) + c)));
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + o + c), m);
-        }
-        for (; c < g.c; ++c) {
-          uint8_t m = 0;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) m = std::max(m, x[at(h, w) + c]);
-          y[o + c] = m;
-        }
-      } else {
-        const float* x = static_cast<const float*>(in);
-        float* y = static_cast<float*>(out);
-        for (; c + 8 <= g.c; c += 8) {
-          // max_ps(v, m) = v > m ? v : m, the reference's comparison (a NaN keeps m).
-          __m256 m = _mm256_set1_ps(-INFINITY);
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) m = _mm256_max_ps(_mm256_loadu_ps(x + at(h, w) + c), m);
-          _mm256_storeu_ps(y + o + c, m);
-        }
-        for (; c < g.c; ++c) {
-          float m = -INFINITY;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) {
-              const float v = x[at(h, w) + c];
-              m = v > m ? v : m;
-            }
-          y[o + c] = m;
-        }
+  for_each_pool_window(g, oh0, oh1, [&](const PoolWindow& win) {
+    const int h0 = win.h0, h1 = win.h1, w0 = win.w0, w1 = win.w1;
+    const size_t o = win.out;
+    auto at = [&](int h, int w) { return win.at(g, h, w); };
+    int c = 0;
+    if (codes) {
+      const uint8_t* x = static_cast<const uint8_t*>(in);
+      uint8_t* y = static_cast<uint8_t*>(out);
+      for (; c + 32 <= g.c; c += 32) {
+        __m256i m = _mm256_setzero_si256();
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w)
+            m = _mm256_max_epu8(
+                m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + at(h, w) + c)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + o + c), m);
+      }
+      for (; c < g.c; ++c) {
+        uint8_t m = 0;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) m = std::max(m, x[at(h, w) + c]);
+        y[o + c] = m;
+      }
+    } else {
+      const float* x = static_cast<const float*>(in);
+      float* y = static_cast<float*>(out);
+      for (; c + 8 <= g.c; c += 8) {
+        // max_ps(v, m) = v > m ? v : m, the reference's comparison (a NaN keeps m).
+        __m256 m = _mm256_set1_ps(-INFINITY);
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) m = _mm256_max_ps(_mm256_loadu_ps(x + at(h, w) + c), m);
+        _mm256_storeu_ps(y + o + c, m);
+      }
+      for (; c < g.c; ++c) {
+        float m = -INFINITY;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) {
+            const float v = x[at(h, w) + c];
+            m = v > m ? v : m;
+          }
+        y[o + c] = m;
       }
     }
+  });
 }
 
 }  // namespace pactq::rt::kernels

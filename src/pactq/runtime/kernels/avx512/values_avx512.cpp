@@ -109,38 +109,36 @@ void add_values_avx512(size_t n, const TensorRef& a, const TensorRef& b, const O
 
 void max_pool_rows_avx512(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
                           int oh1) {
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int ow = 0; ow < g.out_w; ++ow) {
-      const int h0 = std::max(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.in_h);
-      const int w0 = std::max(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.in_w);
-      const size_t o = (static_cast<size_t>(oh) * g.out_w + ow) * g.c;
-      auto at = [&](int h, int w) { return (static_cast<size_t>(h) * g.in_w + w) * g.c; };
-      if (codes) {
-        const uint8_t* x = static_cast<const uint8_t*>(in);
-        uint8_t* y = static_cast<uint8_t*>(out);
-        for (int c = 0; c < g.c; c += 64) {
-          const int n = g.c - c < 64 ? g.c - c : 64;
-          const __mmask64 m = n == 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
-          __m512i v = _mm512_setzero_si512();
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w)
-              v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, x + at(h, w) + c));
-          _mm512_mask_storeu_epi8(y + o + c, m, v);
-        }
-      } else {
-        const float* x = static_cast<const float*>(in);
-        float* y = static_cast<float*>(out);
-        for (int c = 0; c < g.c; c += 16) {
-          const __mmask16 m = lanes(g.c - c);
-          // max_ps(v, m) = v > m ? v : m, the reference's comparison (a NaN keeps m).
-          __m512 v = _mm512_set1_ps(-INFINITY);
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w)
-              v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + at(h, w) + c), v);
-          _mm512_mask_storeu_ps(y + o + c, m, v);
-        }
+  for_each_pool_window(g, oh0, oh1, [&](const PoolWindow& win) {
+    const int h0 = win.h0, h1 = win.h1, w0 = win.w0, w1 = win.w1;
+    const size_t o = win.out;
+    auto at = [&](int h, int w) { return win.at(g, h, w); };
+    if (codes) {
+      const uint8_t* x = static_cast<const uint8_t*>(in);
+      uint8_t* y = static_cast<uint8_t*>(out);
+      for (int c = 0; c < g.c; c += 64) {
+        const int n = g.c - c < 64 ? g.c - c : 64;
+        const __mmask64 m = n == 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+        __m512i v = _mm512_setzero_si512();
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w)
+            v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, x + at(h, w) + c));
+        _mm512_mask_storeu_epi8(y + o + c, m, v);
+      }
+    } else {
+      const float* x = static_cast<const float*>(in);
+      float* y = static_cast<float*>(out);
+      for (int c = 0; c < g.c; c += 16) {
+        const __mmask16 m = lanes(g.c - c);
+        // max_ps(v, m) = v > m ? v : m, the reference's comparison (a NaN keeps m).
+        __m512 v = _mm512_set1_ps(-INFINITY);
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w)
+            v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + at(h, w) + c), v);
+        _mm512_mask_storeu_ps(y + o + c, m, v);
       }
     }
+  });
 }
 
 }  // namespace pactq::rt::kernels

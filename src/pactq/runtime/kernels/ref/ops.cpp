@@ -6,58 +6,53 @@
 namespace pactq::rt::kernels {
 
 void max_pool_rows(const PoolGeom& g, const void* in, bool codes, void* out, int oh0, int oh1) {
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int ow = 0; ow < g.out_w; ++ow) {
-      const int h0 = std::max(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.in_h);
-      const int w0 = std::max(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.in_w);
-      const size_t o = (static_cast<size_t>(oh) * g.out_w + ow) * g.c;
-      for (int c = 0; c < g.c; ++c) {
-        if (codes) {
-          const uint8_t* x = static_cast<const uint8_t*>(in);
-          uint8_t m = 0;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w)
-              m = std::max(m, x[(static_cast<size_t>(h) * g.in_w + w) * g.c + c]);
-          static_cast<uint8_t*>(out)[o + c] = m;
-        } else {
-          const float* x = static_cast<const float*>(in);
-          float m = -INFINITY;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) {
-              const float v = x[(static_cast<size_t>(h) * g.in_w + w) * g.c + c];
-              m = v > m ? v : m;
-            }
-          static_cast<float*>(out)[o + c] = m;
-        }
+  for_each_pool_window(g, oh0, oh1, [&](const PoolWindow& win) {
+    const int h0 = win.h0, h1 = win.h1, w0 = win.w0, w1 = win.w1;
+    const size_t o = win.out;
+    for (int c = 0; c < g.c; ++c) {
+      if (codes) {
+        const uint8_t* x = static_cast<const uint8_t*>(in);
+        uint8_t m = 0;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) m = std::max(m, x[win.at(g, h, w) + c]);
+        static_cast<uint8_t*>(out)[o + c] = m;
+      } else {
+        const float* x = static_cast<const float*>(in);
+        float m = -INFINITY;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) {
+            const float v = x[win.at(g, h, w) + c];
+            m = v > m ? v : m;
+          }
+        static_cast<float*>(out)[o + c] = m;
       }
     }
+  });
 }
 
 void avg_pool_rows(const PoolGeom& g, const TensorRef& in, const OutputRef& out, int oh0, int oh1) {
   const float count = static_cast<float>(g.kh * g.kw);
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int ow = 0; ow < g.out_w; ++ow) {
-      const int h0 = std::max(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.in_h);
-      const int w0 = std::max(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.in_w);
-      const size_t o = (static_cast<size_t>(oh) * g.out_w + ow) * g.c;
-      for (int c = 0; c < g.c; ++c) {
-        float y;
-        if (in.codes) {
-          const uint8_t* x = static_cast<const uint8_t*>(in.data);
-          int32_t s = 0;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) s += x[(static_cast<size_t>(h) * g.in_w + w) * g.c + c];
-          y = static_cast<float>(s) * in.scale / count;
-        } else {
-          const float* x = static_cast<const float*>(in.data);
-          float s = 0.f;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) s += x[(static_cast<size_t>(h) * g.in_w + w) * g.c + c];
-          y = s / count;
-        }
-        store_value(out, o + c, y);
+  for_each_pool_window(g, oh0, oh1, [&](const PoolWindow& win) {
+    const int h0 = win.h0, h1 = win.h1, w0 = win.w0, w1 = win.w1;
+    const size_t o = win.out;
+    for (int c = 0; c < g.c; ++c) {
+      float y;
+      if (in.codes) {
+        const uint8_t* x = static_cast<const uint8_t*>(in.data);
+        int32_t s = 0;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) s += x[win.at(g, h, w) + c];
+        y = static_cast<float>(s) * in.scale / count;
+      } else {
+        const float* x = static_cast<const float*>(in.data);
+        float s = 0.f;
+        for (int h = h0; h < h1; ++h)
+          for (int w = w0; w < w1; ++w) s += x[win.at(g, h, w) + c];
+        y = s / count;
       }
+      store_value(out, o + c, y);
     }
+  });
 }
 
 void global_avg_pool(int h, int w, int c, const TensorRef& in, const OutputRef& out) {
