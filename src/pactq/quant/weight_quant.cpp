@@ -57,8 +57,13 @@ at::Tensor sawb_codes_float(const at::Tensor& w, const at::Tensor& a, int64_t n)
 // The composite below remains the definition (and the path on other
 // devices); tests compare the two.
 
+// A dense float32 tensor on a device of `type`: what the fused paths take.
+bool fused_eligible(const at::Tensor& w, at::DeviceType type) {
+  return w.device().type() == type && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
+}
+
 bool dorefa_fused_eligible(const at::Tensor& w) {
-  return w.device().is_cpu() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
+  return fused_eligible(w, at::kCPU);
 }
 
 // The CPU codes, the one rounding rule of both the fused forward and the
@@ -142,10 +147,6 @@ class DoReFaFunction : public torch::autograd::Function<DoReFaFunction> {
 // statistic kept on the device. Elementwise, so any dense layout works; the
 // weight's own (channels_last under --channels-last) is kept.
 
-bool cuda_fused_eligible(const at::Tensor& w) {
-  return w.device().is_cuda() && w.scalar_type() == at::kFloat && w.layout() == at::kStrided;
-}
-
 void* current_stream(const at::Tensor& t) {
   return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
 }
@@ -189,11 +190,10 @@ class SawbCudaFunction : public torch::autograd::Function<SawbCudaFunction> {
     const c10::cuda::CUDAGuard guard(w_in.device());
     const at::Tensor w = w_in.contiguous(w_in.suggest_memory_format());
     at::Tensor wq = at::empty_like(w);
-    at::Tensor a = at::empty({}, w.options());
     at::Tensor scratch =
         at::empty({cuda::sawb_forward_scratch_doubles(w.numel())}, w.options().dtype(at::kDouble));
-    cuda::sawb_forward(w.data_ptr<float>(), wq.data_ptr<float>(), a.data_ptr<float>(),
-                       scratch.data_ptr<double>(), w.numel(), n, c1, c2, current_stream(w));
+    cuda::sawb_forward(w.data_ptr<float>(), wq.data_ptr<float>(), scratch.data_ptr<double>(),
+                       w.numel(), n, c1, c2, current_stream(w));
     return wq;
   }
 
@@ -255,7 +255,7 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
   const int64_t n = max_code(bits);
   if (kind == WeightQuantKind::kSawb) {
 #if defined(PACTQ_WITH_CUDA_KERNELS)
-    if (cuda_fused_eligible(w)) {
+    if (fused_eligible(w, at::kCUDA)) {
       const auto [c1, c2] = sawb_coefficients(bits);
       return SawbCudaFunction::apply(w, n, c1, c2);
     }
@@ -271,7 +271,7 @@ at::Tensor quantize_weight(const at::Tensor& w, int bits, WeightQuantKind kind) 
   }
   if (dorefa_fused_eligible(w)) return DoReFaFunction::apply(w, n);
 #if defined(PACTQ_WITH_CUDA_KERNELS)
-  if (cuda_fused_eligible(w)) return DoReFaCudaFunction::apply(w, n);
+  if (fused_eligible(w, at::kCUDA)) return DoReFaCudaFunction::apply(w, n);
 #endif
   return quantize_weight_composite(w, bits);
 }

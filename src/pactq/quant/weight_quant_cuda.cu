@@ -177,8 +177,8 @@ __global__ void sawb_moments_kernel(const float* w, double* partial_sq, double* 
 
 __global__ void sawb_codes_kernel(const float* w, const double* partial_sq,
                                   const double* partial_abs, const double* partial_max,
-                                  int partials, float* wq, float* a_out, int64_t numel, float nf,
-                                  float c1, float c2) {
+                                  int partials, float* wq, int64_t numel, float nf, float c1,
+                                  float c2) {
   __shared__ double shared[kThreads];
   __shared__ float shared_max[kThreads];
   const bool mine = static_cast<int>(threadIdx.x) < partials;
@@ -192,7 +192,6 @@ __global__ void sawb_codes_kernel(const float* w, const double* partial_sq,
   // A distribution too narrow for the fit gives a <= 0: the largest magnitude.
   if (!(a > 0.0f)) a = mx;
   if (!isnan(a)) a = fmaxf(a, kTiny);
-  if (blockIdx.x == 0 && threadIdx.x == 0) *a_out = a;
   const float half_n = __fmul_rn(0.5f, nf);
   for (int64_t i = first_index(); i < numel; i += grid_stride()) {
     const float wi = w[i];
@@ -241,8 +240,8 @@ void dorefa_backward(const float* grad, const float* t, const float* m, float* g
   check_launch("DoReFa backward");
 }
 
-void sawb_forward(const float* w, float* wq, float* a, double* scratch, int64_t numel, int64_t n,
-                  double c1, double c2, void* stream) {
+void sawb_forward(const float* w, float* wq, double* scratch, int64_t numel, int64_t n, double c1,
+                  double c2, void* stream) {
   const int64_t partials = partials_for(numel);
   double* partial_sq = scratch;
   double* partial_abs = scratch + partials;
@@ -251,7 +250,7 @@ void sawb_forward(const float* w, float* wq, float* a, double* scratch, int64_t 
       w, partial_sq, partial_abs, partial_max, numel);
   check_launch("SAWB statistic");
   sawb_codes_kernel<<<static_cast<unsigned>(blocks_for(numel)), kThreads, 0, as_stream(stream)>>>(
-      w, partial_sq, partial_abs, partial_max, static_cast<int>(partials), wq, a, numel,
+      w, partial_sq, partial_abs, partial_max, static_cast<int>(partials), wq, numel,
       static_cast<float>(n), static_cast<float>(c1), static_cast<float>(c2));
   check_launch("SAWB forward");
 }

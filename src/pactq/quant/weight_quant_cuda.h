@@ -35,9 +35,9 @@ void dorefa_backward(const float* grad, const float* t, const float* m, float* g
 
 // SAWB, bits 2..8: a = c1 sqrt(E[w^2]) - c2 E[|w|], max|w| when that is not
 // positive, floored at tiny; wq = a (2q - n) / n with
-// q = rint((clamp(w, -a, a) / a + 1) (n / 2)). Writes wq and a (one float in
-// device memory). The gradient is straight-through: nothing to launch.
-void sawb_forward(const float* w, float* wq, float* a, double* scratch, int64_t numel, int64_t n,
-                  double c1, double c2, void* stream);
+// q = rint((clamp(w, -a, a) / a + 1) (n / 2)). Writes wq (a itself is not
+// needed after). The gradient is straight-through: nothing to launch.
+void sawb_forward(const float* w, float* wq, double* scratch, int64_t numel, int64_t n, double c1,
+                  double c2, void* stream);
 
 }  // namespace pactq::quant::cuda

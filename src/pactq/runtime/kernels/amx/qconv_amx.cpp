@@ -246,9 +246,8 @@ struct Run {
 // 16-pixel blocks run on through the rows, computing kw - 1 discarded
 // pixels per row instead of a partial block per row (7-pixel rows: 4 blocks
 // per 7 rows, not 7). Sized for the reads of the last block's pixels.
-HaloRows copy_halo_plane(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
+HaloRows copy_halo_plane(const ConvGeom& g, const uint8_t* in, int oh0, int oh1, int width,
                          AlignedVector<uint8_t>& buf) {
-  const int width = g.out_w + g.kw - 1;
   const size_t row_bytes = static_cast<size_t>(width) * g.in_c;
   const size_t tail = static_cast<size_t>(kTile + g.kw) * g.in_c + kChunk;
   const uint8_t* at =
@@ -266,27 +265,27 @@ void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const E
   const int rows = oh1 - oh0;
   // Blocks along each row (a partial one per row when out_w % 16 != 0), or,
   // at stride 1 when it takes fewer, blocks through the plane.
-  const int row_blocks = rows * ((g.out_w + kTile - 1) / kTile);
-  const int plane_width = g.out_w + g.kw - 1;
+  const int per_row = (g.out_w + kTile - 1) / kTile;
+  const int row_blocks = rows * per_row;
+  const int plane_width = g.out_w + g.kw - 1;  // the padded input width
   const int plane_blocks = (rows * plane_width + kTile - 1) / kTile;
   const bool plane = g.sh == 1 && g.sw == 1 && plane_blocks < row_blocks;
   thread_local AlignedVector<uint8_t> halo;
   HaloRows h;
   int width;
   if (plane) {
-    h = copy_halo_plane(g, in, oh0, oh1, halo);
+    h = copy_halo_plane(g, in, oh0, oh1, plane_width, halo);
     width = plane_width;
   } else {
     h = copy_halo_rows(g, in, oh0, oh1, kTile, halo);
-    width = (g.out_w + kTile - 1) / kTile * kTile;
+    width = per_row * kTile;
   }
   const size_t step = static_cast<size_t>(g.sw) * g.in_c;
   const Run run{p,   g,     e,           out, h.row_bytes, step, (g.cout_g + kTile - 1) / kTile,
                 oh0, width, rows * width};
 
   // Padding blocks up to a multiple of 4 repeat the last operand, store nothing.
-  const int per_row = (g.out_w + kTile - 1) / kTile;
-  const size_t real = plane ? (run.v_end + kTile - 1) / kTile : static_cast<size_t>(rows) * per_row;
+  const size_t real = plane ? static_cast<size_t>(plane_blocks) : static_cast<size_t>(row_blocks);
   thread_local std::vector<PixelBlock> block_list;
   block_list.resize((real + 3) / 4 * 4);
   PixelBlock* blocks = block_list.data();

@@ -8,13 +8,37 @@
 
 namespace pactq::rt::kernels {
 
+// 16 codes (u8, lanes in `lanes`, others 0) as floats times `scale`, as
+// load_value() and residual_value() compute them.
+static inline __m512 dequantize16(const uint8_t* p, float scale, __mmask16 lanes) {
+  const __m128i b = _mm_maskz_loadu_epi8(lanes, p);
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(scale));
+}
+
+// requantize() on 16 values, the lanes in `lanes` stored as bytes: t = y * inv
+// clamped to [0, n] (NaN -> 0: max_ps returns its second operand for a NaN),
+// rounded half to even and converted in one instruction.
+static inline void store_codes16(__m512 y, float inv, int n, uint8_t* dst, __mmask16 lanes) {
+  __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(inv));
+  t = _mm512_max_ps(t, _mm512_setzero_ps());
+  t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(n)));
+  const __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_mask_storeu_epi8(dst, lanes, _mm512_cvtusepi32_epi8(q));
+}
+
+// float_activation() on 16 values.
+static inline __m512 float_activation16(__m512 y, FloatAct act, float alpha) {
+  if (act == FloatAct::kNone) return y;
+  y = _mm512_max_ps(y, _mm512_setzero_ps());
+  if (act == FloatAct::kClip) y = _mm512_min_ps(y, _mm512_set1_ps(alpha));
+  return y;
+}
+
 // The residual's values at element `idx` of its image, lanes in `lanes`
 // (others 0): codes dequantized as residual_value() does, or floats.
 static inline __m512 residual16(const Epilogue& e, size_t idx, __mmask16 lanes) {
-  if (e.res_codes) {
-    const __m128i b = _mm_maskz_loadu_epi8(lanes, static_cast<const uint8_t*>(e.res) + idx);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(e.res_scale));
-  }
+  if (e.res_codes)
+    return dequantize16(static_cast<const uint8_t*>(e.res) + idx, e.res_scale, lanes);
   return _mm512_maskz_loadu_ps(lanes, static_cast<const float*>(e.res) + idx);
 }
 
@@ -65,18 +89,10 @@ static inline void epilogue16(const Epilogue& e, const Epilogue16Channels& ch, _
     y = _mm512_add_ps(y, r);
   }
   if (e.out_codes) {
-    __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(e.inv));
-    t = _mm512_max_ps(t, _mm512_setzero_ps());  // NaN -> 0 (max returns the 2nd operand)
-    t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(e.n_out)));
-    // Round half to even and convert in one instruction (t is in [0, n_out]).
-    const __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, valid, _mm512_cvtusepi32_epi8(q));
+    store_codes16(y, e.inv, e.n_out, static_cast<uint8_t*>(out) + idx, valid);
   } else {
-    if (e.act != FloatAct::kNone) {
-      y = _mm512_max_ps(y, _mm512_setzero_ps());
-      if (e.act == FloatAct::kClip) y = _mm512_min_ps(y, _mm512_set1_ps(e.alpha));
-    }
-    _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid, y);
+    _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid,
+                          float_activation16(y, e.act, e.alpha));
   }
 }
 

@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "pactq/runtime/kernels/avx512/epilogue_avx512.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -24,8 +26,7 @@ inline __mmask16 lanes(int n) {
 template <bool kCodes>
 inline __m512 load16(const TensorRef& t, size_t i, __mmask16 m) {
   if constexpr (kCodes) {
-    const __m128i b = _mm_maskz_loadu_epi8(m, static_cast<const uint8_t*>(t.data) + i);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), _mm512_set1_ps(t.scale));
+    return dequantize16(static_cast<const uint8_t*>(t.data) + i, t.scale, m);
   } else {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(t.data) + i);
   }
@@ -35,17 +36,21 @@ inline __m512 load16(const TensorRef& t, size_t i, __mmask16 m) {
 template <bool kCodes>
 inline void store16(const OutputRef& o, size_t i, __m512 y, __mmask16 m) {
   if constexpr (kCodes) {
-    __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(o.inv));
-    t = _mm512_max_ps(t, _mm512_setzero_ps());  // NaN -> 0 (max returns the 2nd operand)
-    t = _mm512_min_ps(t, _mm512_set1_ps(static_cast<float>(o.n_out)));
-    const __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm_mask_storeu_epi8(static_cast<uint8_t*>(o.data) + i, m, _mm512_cvtusepi32_epi8(q));
+    store_codes16(y, o.inv, o.n_out, static_cast<uint8_t*>(o.data) + i, m);
   } else {
-    if (o.act != FloatAct::kNone) {
-      y = _mm512_max_ps(y, _mm512_setzero_ps());
-      if (o.act == FloatAct::kClip) y = _mm512_min_ps(y, _mm512_set1_ps(o.alpha));
-    }
-    _mm512_mask_storeu_ps(static_cast<float*>(o.data) + i, m, y);
+    _mm512_mask_storeu_ps(static_cast<float*>(o.data) + i, m,
+                          float_activation16(y, o.act, o.alpha));
+  }
+}
+
+// Calls fn with std::true_type or std::false_type as `codes` says: the loops
+// below take each operand's form as a template parameter.
+template <class Fn>
+inline void with_form(bool codes, Fn&& fn) {
+  if (codes) {
+    fn(std::true_type{});
+  } else {
+    fn(std::false_type{});
   }
 }
 
@@ -77,34 +82,23 @@ void add_all(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& 
 
 void affine_values_avx512(size_t pixels, int c, const TensorRef& x, const float* scale,
                           const float* bias, const OutputRef& out) {
-  if (x.codes) {
-    if (out.codes) return affine_rows<true, true>(pixels, c, x, scale, bias, out);
-    return affine_rows<true, false>(pixels, c, x, scale, bias, out);
-  }
-  if (out.codes) return affine_rows<false, true>(pixels, c, x, scale, bias, out);
-  affine_rows<false, false>(pixels, c, x, scale, bias, out);
+  with_form(x.codes, [&](auto in_codes) {
+    with_form(out.codes, [&](auto out_codes) {
+      affine_rows<decltype(in_codes)::value, decltype(out_codes)::value>(pixels, c, x, scale, bias,
+                                                                         out);
+    });
+  });
 }
 
 void add_values_avx512(size_t n, const TensorRef& a, const TensorRef& b, const OutputRef& out) {
-  const int form = (a.codes ? 4 : 0) | (b.codes ? 2 : 0) | (out.codes ? 1 : 0);
-  switch (form) {
-    case 0:
-      return add_all<false, false, false>(n, a, b, out);
-    case 1:
-      return add_all<false, false, true>(n, a, b, out);
-    case 2:
-      return add_all<false, true, false>(n, a, b, out);
-    case 3:
-      return add_all<false, true, true>(n, a, b, out);
-    case 4:
-      return add_all<true, false, false>(n, a, b, out);
-    case 5:
-      return add_all<true, false, true>(n, a, b, out);
-    case 6:
-      return add_all<true, true, false>(n, a, b, out);
-    default:
-      return add_all<true, true, true>(n, a, b, out);
-  }
+  with_form(a.codes, [&](auto a_codes) {
+    with_form(b.codes, [&](auto b_codes) {
+      with_form(out.codes, [&](auto out_codes) {
+        add_all<decltype(a_codes)::value, decltype(b_codes)::value, decltype(out_codes)::value>(
+            n, a, b, out);
+      });
+    });
+  });
 }
 
 void max_pool_rows_avx512(const PoolGeom& g, const void* in, bool codes, void* out, int oh0,
