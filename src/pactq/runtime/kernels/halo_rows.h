@@ -1,5 +1,5 @@
-// The zero-halo copy of a conv's input rows, shared by the AVX-512 VNNI and
-// AMX quantized convs (static inline: each ISA's file compiles its own copy).
+// The zero-halo copy of a conv's input rows, shared by the AVX2, AVX-512 VNNI
+// and AMX quantized convs (static inline: each ISA's file compiles its own copy).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -7,7 +7,11 @@
 // one int32 and broadcast; the packed weights of 8 output channels x 4 K
 // values form one 32-byte vector, so one multiply yields 8 channel partials
 // (VNNI style, no horizontal sums). Register block: MR = 6 output pixels
-// (consecutive along the row) x 16 output channels (two 8-channel blocks).
+// (consecutive along the row) x 16 output channels (two 8-channel blocks),
+// then 4-pixel blocks for the rest of a row. The input rows are read from a
+// zero-halo copy (halo_rows.h), so padding taps and pixels past the row end
+// read zeros and every activation address is base + constant; with one
+// group, a kernel row's taps are one contiguous run of quads.
 //
 // Two modes, chosen at pack time from the worst case |w| = n_w, a = a_max:
 //  mode 1 (maddubs): weights 2q - n_w fit int8 (wbits <= 7) and a pair
@@ -28,6 +32,7 @@
 
 #include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
 #include "pactq/runtime/kernels/avx2/qconv_lut_avx2.h"
+#include "pactq/runtime/kernels/halo_rows.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -35,7 +40,10 @@ namespace {
 
 // 6 pixels: 12 int16 accumulators stay in registers (the int32 ones are
 // touched only at widening); +1.6-3.1% on ResNet20 over 4 pixels (Zen 1, one
-// core, paired runs of `pactq bench profile`).
+// core, paired runs of `pactq bench profile`). The halo copy with constant
+// offsets and the epilogue's constants hoisted out of the pixel loop took
+// ResNet20's 3x3 layers from 137-207 to 175-240 GOPS (Xeon with AMX run at
+// AVX2, one core).
 constexpr int kMR = 6;
 
 void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
@@ -85,25 +93,33 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
           }
         }
     }
-  p->zeros.assign(static_cast<size_t>(cq) * 4 + 64, 0);
+  p->zeros.clear();  // padding comes from the zero halo (copy_rows_with_halo)
 }
 
-// Computes MR pixels (oh, ow0..ow0+MR-1) x NB blocks of 8 channels (ob0..ob0+NB-1)
-// of group `grp`.
-template <int MR, int NB>
-inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
-                  void* out, int grp, int ob0, int oh, int ow0) {
+// MR pixels (oh, ow0..ow0+MR-1; those >= out_w are computed on halo zeros and
+// dropped) x NB blocks of 8 channels (ob0..) of group `grp`. `rows` is the
+// halo copy whose first row is output row `oh`'s first kernel row. kStep: the
+// bytes between two output pixels' inputs (sw x in_c) when it is one of the
+// common values, so every address is base + constant; 0: any.
+template <int NB, int MR, int kMode, int kStep>
+inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, size_t row_bytes,
+                  const Epilogue& e, void* out, int grp, int ob0, int oh, int ow0) {
   const int cq = p.cq;
   const int nb = (g.cout_g + 7) / 8;
   const size_t steps = static_cast<size_t>(g.kh) * g.kw * cq;
-  const uint8_t* zeros = p.zeros.data();
-  const size_t goff = static_cast<size_t>(grp) * g.cin_g;
+  const size_t step = kStep ? kStep : static_cast<size_t>(g.sw) * g.in_c;
+  // With one group and whole quads, a kernel row's taps are contiguous in
+  // the input (and in the packed weights): one run of kw x cq quads.
+  const bool joined = g.groups == 1 && g.in_c == 4 * cq;
+  const int runs = joined ? 1 : g.kw;
+  const int run_q = joined ? g.kw * cq : cq;
+  const uint8_t* base = rows + static_cast<size_t>(ow0) * step + static_cast<size_t>(grp) * g.cin_g;
 
   __m256i acc32[MR][NB];
   for (int i = 0; i < MR; ++i)
     for (int b = 0; b < NB; ++b) acc32[i][b] = _mm256_setzero_si256();
 
-  if (p.mode == 1) {
+  if constexpr (kMode == 1) {
     const int8_t* w[NB];
     for (int b = 0; b < NB; ++b)
       w[b] = p.w8.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 32;
@@ -111,18 +127,6 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, co
     __m256i acc16[MR][NB];
     for (int i = 0; i < MR; ++i)
       for (int b = 0; b < NB; ++b) acc16[i][b] = _mm256_setzero_si256();
-    auto quad = [&](const uint8_t* const* px, int q) {
-      __m256i wv[NB];
-      for (int b = 0; b < NB; ++b) {
-        wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
-        w[b] += 32;
-      }
-      for (int i = 0; i < MR; ++i) {
-        const __m256i a = _mm256_set1_epi32(load_quad(px[i] + 4 * q));
-        for (int b = 0; b < NB; ++b)
-          acc16[i][b] = _mm256_add_epi16(acc16[i][b], _mm256_maddubs_epi16(a, wv[b]));
-      }
-    };
     auto widen = [&] {
       for (int i = 0; i < MR; ++i)
         for (int b = 0; b < NB; ++b) {
@@ -130,43 +134,43 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, co
           acc16[i][b] = _mm256_setzero_si256();
         }
     };
-    // Widen between taps when a whole tap fits the int16 headroom (the usual
-    // case): the quad loop then has no branch and keeps acc16 in place.
-    const int taps_per_widen = p.i16_steps / cq;
-    int cnt = 0;
-    for (int r = 0; r < g.kh; ++r) {
-      const int ih = oh * g.sh - g.ph + r;
-      for (int s = 0; s < g.kw; ++s) {
-        const uint8_t* px[MR];
-        tap_pixels<MR>(g, in, ih, ow0, s, goff, zeros, px);
-        if (taps_per_widen >= 1) {
-          for (int q = 0; q < cq; ++q) quad(px, q);
-          if (++cnt == taps_per_widen) {
-            widen();
-            cnt = 0;
-          }
-        } else {
-          for (int q = 0; q < cq; ++q) {
-            quad(px, q);
-            if (++cnt == p.i16_steps) {
-              widen();
-              cnt = 0;
+    // Quads left before the int16 sums must be widened: the inner loop runs
+    // up to that point with no per-quad test.
+    int budget = p.i16_steps;
+    for (int r = 0; r < g.kh; ++r)
+      for (int s = 0; s < runs; ++s) {
+        const uint8_t* x = base + r * row_bytes + static_cast<size_t>(s) * g.in_c;
+        int q = 0;
+        while (q < run_q) {
+          const int n = run_q - q < budget ? run_q - q : budget;
+          for (const int q1 = q + n; q < q1; ++q) {
+            __m256i wv[NB];
+            for (int b = 0; b < NB; ++b) {
+              wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
+              w[b] += 32;
             }
+            for (int i = 0; i < MR; ++i) {
+              const __m256i a = _mm256_set1_epi32(load_quad(x + i * step + 4 * q));
+              for (int b = 0; b < NB; ++b)
+                acc16[i][b] = _mm256_add_epi16(acc16[i][b], _mm256_maddubs_epi16(a, wv[b]));
+            }
+          }
+          budget -= n;
+          if (budget == 0) {
+            widen();
+            budget = p.i16_steps;
           }
         }
       }
-    }
-    if (cnt) widen();
+    if (budget != p.i16_steps) widen();
   } else {
     const int16_t* w[NB];
     for (int b = 0; b < NB; ++b)
       w[b] = p.w16.data() + (static_cast<size_t>(grp) * nb + ob0 + b) * steps * 32;
-    for (int r = 0; r < g.kh; ++r) {
-      const int ih = oh * g.sh - g.ph + r;
-      for (int s = 0; s < g.kw; ++s) {
-        const uint8_t* px[MR];
-        tap_pixels<MR>(g, in, ih, ow0, s, goff, zeros, px);
-        for (int q = 0; q < cq; ++q) {
+    for (int r = 0; r < g.kh; ++r)
+      for (int s = 0; s < runs; ++s) {
+        const uint8_t* x = base + r * row_bytes + static_cast<size_t>(s) * g.in_c;
+        for (int q = 0; q < run_q; ++q) {
           __m256i w0[NB], w1[NB];
           for (int b = 0; b < NB; ++b) {
             w0[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b]));
@@ -174,11 +178,11 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, co
             w[b] += 32;
           }
           for (int i = 0; i < MR; ++i) {
-            const uint32_t x = static_cast<uint32_t>(load_quad(px[i] + 4 * q));
+            const uint32_t v = static_cast<uint32_t>(load_quad(x + i * step + 4 * q));
             const __m256i a01 =
-                _mm256_set1_epi32(static_cast<int32_t>((x & 0xffu) | ((x & 0xff00u) << 8)));
+                _mm256_set1_epi32(static_cast<int32_t>((v & 0xffu) | ((v & 0xff00u) << 8)));
             const __m256i a23 = _mm256_set1_epi32(
-                static_cast<int32_t>(((x >> 16) & 0xffu) | ((x >> 8) & 0xff0000u)));
+                static_cast<int32_t>(((v >> 16) & 0xffu) | ((v >> 8) & 0xff0000u)));
             for (int b = 0; b < NB; ++b) {
               acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(a01, w0[b]));
               acc32[i][b] = _mm256_add_epi32(acc32[i][b], _mm256_madd_epi16(a23, w1[b]));
@@ -186,52 +190,117 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, co
           }
         }
       }
-    }
   }
 
-  for (int b = 0; b < NB; ++b) {
-    const int j0 = (ob0 + b) * 8;
-    const int c0 = grp * g.cout_g + j0;
-    const int valid = g.cout_g - j0 < 8 ? g.cout_g - j0 : 8;
-    for (int i = 0; i < MR; ++i) {
-      const int ow = ow0 + i;
-      const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
-      if (valid == 8) {
-        epilogue8(e, _mm256_cvtepi32_ps(acc32[i][b]), oh, ow, c0, out, idx);
-      } else {
+  const int pixels = g.out_w - ow0 < MR ? g.out_w - ow0 : MR;
+  const int j0 = ob0 * 8;
+  const int c0 = grp * g.cout_g + j0;
+  const int valid = g.cout_g - j0 < 8 * NB ? g.cout_g - j0 : 8 * NB;
+  if (valid < 8 * NB) {  // a channel tail: per channel, as the scalar epilogue
+    for (int b = 0; b < NB; ++b)
+      for (int i = 0; i < pixels; ++i) {
+        const int ow = ow0 + i;
+        const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0 + 8 * b;
+        if (valid >= 8 * (b + 1)) {
+          epilogue8(e, _mm256_cvtepi32_ps(acc32[i][b]), oh, ow, c0 + 8 * b, out, idx);
+          continue;
+        }
         alignas(32) int32_t tmp[8];
         _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc32[i][b]);
-        for (int k = 0; k < valid; ++k)
-          epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + k, out, idx + k);
+        for (int k = 0; k < valid - 8 * b; ++k)
+          epilogue_store(e, static_cast<float>(tmp[k]), oh, ow, c0 + 8 * b + k, out, idx + k);
       }
+    return;
+  }
+  // The channel constants once per block, not per pixel.
+  __m256 scale[NB], bias[NB];
+  for (int b = 0; b < NB; ++b) {
+    scale[b] = _mm256_loadu_ps(e.scale + c0 + 8 * b);
+    bias[b] = _mm256_loadu_ps(e.bias + c0 + 8 * b);
+  }
+  const __m256 inv = _mm256_set1_ps(e.inv);
+  const __m256 n_out = _mm256_set1_ps(static_cast<float>(e.n_out));
+  for (int i = 0; i < pixels; ++i) {
+    const int ow = ow0 + i;
+    const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
+    __m256 y[NB];
+    for (int b = 0; b < NB; ++b)
+      y[b] = epilogue_value8(e, _mm256_cvtepi32_ps(acc32[i][b]), scale[b], bias[b], oh, ow,
+                             c0 + 8 * b);
+    if (e.out_codes) {
+      uint8_t* dst = static_cast<uint8_t*>(out) + idx;
+      if constexpr (NB == 2) {
+        store_code_lanes16(code_lanes8(y[0], inv, n_out), code_lanes8(y[1], inv, n_out), dst);
+      } else {
+        store_code_lanes8(code_lanes8(y[0], inv, n_out), dst);
+      }
+    } else {
+      for (int b = 0; b < NB; ++b)
+        _mm256_storeu_ps(static_cast<float*>(out) + idx + 8 * b,
+                         float_activation8(y[b], e.act, e.alpha));
     }
   }
 }
 
-template <int NB>
-inline void row(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
-                void* out, int grp, int ob, int oh) {
-  const int out_w = g.out_w;
+// A row in blocks of kMR pixels, then of 4: 6 a + 4 b covers most widths
+// exactly (32 = 6 x 4 + 4 x 2, 56 = 6 x 8 + 4 x 2); otherwise the last block
+// runs past the row on halo zeros (at most 3 pixels, see halo_cols).
+constexpr int kTailMR = 4;
+
+inline int full_blocks(int out_w) {
+  int a = out_w / kMR;
+  while (a > 0 && (out_w - a * kMR) % kTailMR != 0) --a;
+  return a;
+}
+
+// Pixel columns of the halo copy: the last block's reach.
+inline int halo_cols(const ConvGeom& g) {
+  const int a = full_blocks(g.out_w);
+  const int rest = g.out_w - a * kMR;
+  const int reach = a * kMR + (rest + kTailMR - 1) / kTailMR * kTailMR;
+  return (reach - 1) * g.sw + g.kw;
+}
+
+template <int NB, int kMode, int kStep>
+inline void row(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, size_t row_bytes,
+                const Epilogue& e, void* out, int grp, int ob, int oh) {
+  const int a = full_blocks(g.out_w);
   int ow = 0;
-  for (; ow + kMR <= out_w; ow += kMR) block<kMR, NB>(p, g, in, e, out, grp, ob, oh, ow);
-  switch (out_w - ow) {
-    case 5:
-      block<5, NB>(p, g, in, e, out, grp, ob, oh, ow);
-      break;
-    case 4:
-      block<4, NB>(p, g, in, e, out, grp, ob, oh, ow);
-      break;
-    case 3:
-      block<3, NB>(p, g, in, e, out, grp, ob, oh, ow);
-      break;
-    case 2:
-      block<2, NB>(p, g, in, e, out, grp, ob, oh, ow);
-      break;
-    case 1:
-      block<1, NB>(p, g, in, e, out, grp, ob, oh, ow);
-      break;
+  for (int k = 0; k < a; ++k, ow += kMR)
+    block<NB, kMR, kMode, kStep>(p, g, rows, row_bytes, e, out, grp, ob, oh, ow);
+  for (; ow < g.out_w; ow += kTailMR)
+    block<NB, kTailMR, kMode, kStep>(p, g, rows, row_bytes, e, out, grp, ob, oh, ow);
+}
+
+template <int kMode, int kStep>
+void run_mode(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
+              void* out, int oh0, int oh1) {
+  const int nb = (g.cout_g + 7) / 8;
+  for (int oh = oh0; oh < oh1; ++oh) {
+    const uint8_t* rows = h.at + static_cast<size_t>(oh - oh0) * g.sh * h.row_bytes;
+    for (int grp = 0; grp < g.groups; ++grp) {
+      int ob = 0;
+      for (; ob + 2 <= nb; ob += 2)
+        row<2, kMode, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh);
+      if (ob < nb) row<1, kMode, kStep>(p, g, rows, h.row_bytes, e, out, grp, ob, oh);
+    }
+  }
+}
+
+template <int kMode>
+void run_step(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
+              void* out, int oh0, int oh1) {
+  switch (g.sw * g.in_c) {
+    case 16:
+      return run_mode<kMode, 16>(p, g, h, e, out, oh0, oh1);
+    case 32:
+      return run_mode<kMode, 32>(p, g, h, e, out, oh0, oh1);
+    case 64:
+      return run_mode<kMode, 64>(p, g, h, e, out, oh0, oh1);
+    case 128:
+      return run_mode<kMode, 128>(p, g, h, e, out, oh0, oh1);
     default:
-      break;
+      return run_mode<kMode, 0>(p, g, h, e, out, oh0, oh1);
   }
 }
 
@@ -241,13 +310,19 @@ void run_avx2(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const 
     lut_run_rows(p, g, in, e, out, oh0, oh1);
     return;
   }
-  const int nb = (g.cout_g + 7) / 8;
-  for (int oh = oh0; oh < oh1; ++oh)
-    for (int grp = 0; grp < g.groups; ++grp) {
-      int ob = 0;
-      for (; ob + 2 <= nb; ob += 2) row<2>(p, g, in, e, out, grp, ob, oh);
-      if (ob < nb) row<1>(p, g, in, e, out, grp, ob, oh);
-    }
+  if (oh1 <= oh0) return;
+  thread_local AlignedVector<uint8_t> halo;
+  const int cols = halo_cols(g);
+  const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
+  const size_t row_bytes = (static_cast<size_t>(cols) * g.in_c + 31) / 32 * 32;
+  // 64: quad reads past the last pixel (padded input channels).
+  const HaloRows h{copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, rows, cols, row_bytes, 64, halo),
+                   row_bytes};
+  if (p.mode == 1) {
+    run_step<1>(p, g, h, e, out, oh0, oh1);
+  } else {
+    run_step<2>(p, g, h, e, out, oh0, oh1);
+  }
 }
 
 }  // namespace
