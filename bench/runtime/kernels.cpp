@@ -91,8 +91,8 @@ void BM_QConvAvx2(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx2));
 }
 // The AVX2 table-lookup mode forced on every shape at W2/A2 (the AVX2 kernel
-// takes it only on layers of >= 64 channels; W4/A4 above is the
-// multiply-based mode the others get).
+// takes it only on layers of >= 64 channels and only on CPUs where it pays,
+// lut_pays_on_this_cpu; W4/A4 above is the multiply-based mode the others get).
 const k::QConvKernel kLutIndexByActivations{"lut", k::lut_pack, k::lut_run_rows};
 void BM_QConvAvx2Lut(benchmark::State& s) {
   run_qconv(s, qconv_of(Isa::kAvx2) ? &kLutIndexByActivations : nullptr);

@@ -428,12 +428,34 @@ TEST_P(QConvIsa, LongKForcesInt16Flushes) {
     }
 }
 
+// The AVX2 kernel with its table-lookup mode taken wherever it applies,
+// whatever the CPU prefers (pack and run: the AVX2 kernel's run_rows runs
+// either mode).
+void pack_lookup_forced(const k::ConvGeom& g, const uint8_t* codes, int wbits, int a_max,
+                        k::PackedQConv* p) {
+  if (k::lut_applicable(g, wbits, a_max)) return k::lut_pack(g, codes, wbits, a_max, p);
+  k::kernel_set(Isa::kAvx2)->qconv->pack(g, codes, wbits, a_max, p);
+}
+
 TEST_P(QConvIsa, LowBitTableLookupPath) {
   // AVX2 computes 1-2 bit weights with 1-2 bit activations (>= 64 input and
-  // >= 32 output channels per group, an even count) by table lookup: byte accumulators flushed to
-  // uint16 every 255 / (2 n_w a_max) channel pairs, uint16 flushed to int32 when K n_w a_max >
-  // 65535. Worst-case codes with K past the uint16 limit (3x3 and 1x1), then random codes with
-  // groups, stride 2, residuals and a partial 16-channel block.
+  // >= 32 output channels per group, an even count) by table lookup on CPUs where it pays
+  // (lut_pays_on_this_cpu); the lookup is tested on every AVX2 CPU through a kernel that forces
+  // it. Byte accumulators flushed to uint16 every 255 / (2 n_w a_max) channel pairs, uint16
+  // flushed to int32 when K n_w a_max > 65535. Worst-case codes with K past the uint16 limit
+  // (3x3 and 1x1), then random codes with groups, stride 2, residuals and a partial 16-channel
+  // block.
+  if (GetParam() == "avx2") {
+    // The CPU's own choice first: the lookup exactly where it pays.
+    ConvCase cc;
+    cc.wbits = cc.abits = 2;
+    cc.in_c = 64;
+    cc.out_c = 32;
+    expect_mode(cc, k::lut_pays_on_this_cpu() ? k::kQConvModeLut : 1);
+    if (HasFatalFailure()) return;
+    static const k::QConvKernel forced{"avx2 lookup forced", pack_lookup_forced, kern_->run_rows};
+    kern_ = &forced;
+  }
   for (int wbits = 1; wbits <= 2; ++wbits)
     for (int abits = 1; abits <= 2; ++abits) {
       const int n_w = (1 << wbits) - 1, a_max = (1 << abits) - 1;

@@ -89,6 +89,26 @@ inline bool cpu_has_amx_int8() {
 #endif
 }
 
+// An AMD Zen 1 / Zen+ core (family 17h, models below 30h): 256-bit ops run
+// as two 128-bit halves and one pipe multiplies bytes while two shuffle, so
+// kernels that trade multiplies for table lookups pay there (measured) and
+// not on CPUs with two full-width byte multipliers (Intel, later Zen).
+inline bool cpu_is_amd_zen1() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amd = ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;  // AuthenticAMD
+  if (!amd || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned base_family = (eax >> 8) & 0xfu;
+  const unsigned family = base_family == 0xfu ? base_family + ((eax >> 20) & 0xffu) : base_family;
+  const unsigned model =
+      ((eax >> 4) & 0xfu) | (base_family == 0xfu ? ((eax >> 16) & 0xfu) << 4 : 0u);
+  return family == 0x17u && model < 0x30u;
+#else
+  return false;
+#endif
+}
+
 // The best ISA this CPU can run.
 inline Isa cpu_best_isa() {
   if (cpu_has_amx_int8()) return Isa::kAmx;

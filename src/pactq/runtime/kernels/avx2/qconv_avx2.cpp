@@ -26,6 +26,7 @@
 //    int32 directly.
 //  mode 3 (table lookup, qconv_lut_avx2.cpp): 1-2 bit weights with 1-2 bit
 //    activations on layers of >= 64 input channels; no multiplies at all.
+//    Only on CPUs where shuffles outrun byte multiplies (lut_pays_on_this_cpu).
 // The epilogue (scale, bias, residual, requant or activation) is fused and is
 // bit-identical to the scalar epilogue_store (mul then add, no FMA).
 #include <immintrin.h>
@@ -47,7 +48,7 @@ namespace {
 constexpr int kMR = 6;
 
 void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
-  if (lut_applicable(g, wbits, a_max)) {
+  if (lut_pays_on_this_cpu() && lut_applicable(g, wbits, a_max)) {
     lut_pack(g, codes, wbits, a_max, p);
     return;
   }

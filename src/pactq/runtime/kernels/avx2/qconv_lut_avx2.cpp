@@ -26,6 +26,8 @@
 
 #include <algorithm>
 
+#include "pactq/common/cpu_isa.h"
+
 #include "pactq/runtime/kernels/avx2/epilogue_avx2.h"
 
 namespace pactq::rt::kernels {
@@ -202,6 +204,11 @@ bool lut_applicable(const ConvGeom& g, int wbits, int a_max) {
   // transposed form (weights as tables, pixels as lanes: 0.6-1.0x).
   return wbits >= 1 && wbits <= 2 && a_max >= 1 && a_max <= 3 && (a_max & (a_max + 1)) == 0 &&
          g.cin_g % 2 == 0 && g.cin_g >= 64 && g.cout_g >= 32;
+}
+
+bool lut_pays_on_this_cpu() {
+  static const bool pays = cpu_is_amd_zen1();
+  return pays;
 }
 
 void lut_pack(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, PackedQConv* p) {
