@@ -97,6 +97,60 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
   p->zeros.clear();  // padding comes from the zero halo (copy_rows_with_halo)
 }
 
+enum ResForm { kResNone, kResCodes, kResAny };
+
+// The epilogue of a block of `pixels` x NB x 8 channels (c0..) whose channel
+// count is whole: the channel constants once per block, the residual of form
+// kRes (kResCodes: codes for all NB x 8 channels, read at a fixed pixel step).
+template <int MR, int NB, ResForm kRes>
+inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels, int oh, int ow0,
+                   int c0, int out_w, int out_c, void* out) {
+  __m256 scale[NB], bias[NB];
+  for (int b = 0; b < NB; ++b) {
+    scale[b] = _mm256_loadu_ps(e.scale + c0 + 8 * b);
+    bias[b] = _mm256_loadu_ps(e.bias + c0 + 8 * b);
+  }
+  const __m256 inv = _mm256_set1_ps(e.inv);
+  const __m256 n_out = _mm256_set1_ps(static_cast<float>(e.n_out));
+  const uint8_t* res = nullptr;
+  size_t res_step = 0;
+  if constexpr (kRes == kResCodes) {
+    res_step = static_cast<size_t>(e.res_stride) * e.res_c;
+    res = static_cast<const uint8_t*>(e.res) +
+          (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+           static_cast<size_t>(ow0) * e.res_stride) *
+              e.res_c +
+          (c0 - e.res_pad);
+  }
+  const size_t idx0 = (static_cast<size_t>(oh) * out_w + ow0) * out_c + c0;
+  for (int i = 0; i < MR && i < pixels; ++i) {
+    const size_t idx = idx0 + static_cast<size_t>(i) * out_c;
+    __m256 y[NB];
+    for (int b = 0; b < NB; ++b) {
+      const __m256 acc = _mm256_cvtepi32_ps(acc32[i][b]);
+      if constexpr (kRes == kResAny) {
+        y[b] = epilogue_value8(e, acc, scale[b], bias[b], oh, ow0 + i, c0 + 8 * b);
+      } else {
+        y[b] = _mm256_add_ps(_mm256_mul_ps(scale[b], acc), bias[b]);
+        if constexpr (kRes == kResCodes)
+          y[b] = _mm256_add_ps(y[b], dequantize8(res + i * res_step + 8 * b, e.res_scale));
+      }
+    }
+    if (e.out_codes) {
+      uint8_t* dst = static_cast<uint8_t*>(out) + idx;
+      if constexpr (NB == 2) {
+        store_code_lanes16(code_lanes8(y[0], inv, n_out), code_lanes8(y[1], inv, n_out), dst);
+      } else {
+        store_code_lanes8(code_lanes8(y[0], inv, n_out), dst);
+      }
+    } else {
+      for (int b = 0; b < NB; ++b)
+        _mm256_storeu_ps(static_cast<float*>(out) + idx + 8 * b,
+                         float_activation8(y[b], e.act, e.alpha));
+    }
+  }
+}
+
 // MR pixels (oh, ow0..ow0+MR-1; those >= out_w are computed on halo zeros and
 // dropped) x NB blocks of 8 channels (ob0..) of group `grp`. `rows` is the
 // halo copy whose first row is output row `oh`'s first kernel row. kStep: the
@@ -213,33 +267,19 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, 
       }
     return;
   }
-  // The channel constants once per block, not per pixel.
-  __m256 scale[NB], bias[NB];
+  // The residual's form is the same for every pixel of the block: the common
+  // ones (none; codes covering all channels) take loops without a per-pixel test.
+  bool res_inside = e.res != nullptr && e.res_codes;
   for (int b = 0; b < NB; ++b) {
-    scale[b] = _mm256_loadu_ps(e.scale + c0 + 8 * b);
-    bias[b] = _mm256_loadu_ps(e.bias + c0 + 8 * b);
+    const int rc0 = c0 + 8 * b - e.res_pad;
+    res_inside = res_inside && rc0 >= 0 && rc0 + 8 <= e.res_c;
   }
-  const __m256 inv = _mm256_set1_ps(e.inv);
-  const __m256 n_out = _mm256_set1_ps(static_cast<float>(e.n_out));
-  for (int i = 0; i < pixels; ++i) {
-    const int ow = ow0 + i;
-    const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
-    __m256 y[NB];
-    for (int b = 0; b < NB; ++b)
-      y[b] = epilogue_value8(e, _mm256_cvtepi32_ps(acc32[i][b]), scale[b], bias[b], oh, ow,
-                             c0 + 8 * b);
-    if (e.out_codes) {
-      uint8_t* dst = static_cast<uint8_t*>(out) + idx;
-      if constexpr (NB == 2) {
-        store_code_lanes16(code_lanes8(y[0], inv, n_out), code_lanes8(y[1], inv, n_out), dst);
-      } else {
-        store_code_lanes8(code_lanes8(y[0], inv, n_out), dst);
-      }
-    } else {
-      for (int b = 0; b < NB; ++b)
-        _mm256_storeu_ps(static_cast<float*>(out) + idx + 8 * b,
-                         float_activation8(y[b], e.act, e.alpha));
-    }
+  if (!e.res) {
+    finish<MR, NB, kResNone>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+  } else if (res_inside) {
+    finish<MR, NB, kResCodes>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+  } else {
+    finish<MR, NB, kResAny>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
   }
 }
 
