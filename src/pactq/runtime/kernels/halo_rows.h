@@ -22,10 +22,12 @@ struct HaloRows {
 // Input rows ih0 .. ih0 + rows - 1 (zeros outside the image) into `buf`, each
 // as `cols` pixel columns from column -pw, zero-padded to `row_bytes`, then
 // `tail` zero bytes (for reads past the last row). Returns the first row.
-static inline uint8_t* copy_rows_with_halo(const ConvGeom& g, const uint8_t* in, int ih0, int rows,
+// Elements are `elem_bytes` wide (codes 1, floats 4; all-zero bytes are 0.f).
+static inline uint8_t* copy_rows_with_halo(const ConvGeom& g, const void* input, int ih0, int rows,
                                            int cols, size_t row_bytes, size_t tail,
-                                           AlignedVector<uint8_t>& buf) {
-  const size_t pix = static_cast<size_t>(g.in_c);
+                                           AlignedVector<uint8_t>& buf, size_t elem_bytes = 1) {
+  const uint8_t* in = static_cast<const uint8_t*>(input);
+  const size_t pix = static_cast<size_t>(g.in_c) * elem_bytes;
   const size_t body = static_cast<size_t>(rows) * row_bytes;
   buf.resize(body + tail);
   const int first = g.pw < cols ? g.pw : cols;  // columns of the image: [first, last)
