@@ -19,7 +19,7 @@ namespace k = pactq::rt::kernels;
 using pactq::Isa;
 
 struct Shape {
-  int hw, cin, cout, stride;
+  int hw, cin, cout, stride, k = 3;
 };
 // ResNet20's 3x3 convs: stage 1, the two downsampling convs, stages 2 and 3.
 const Shape kShapes[] = {
@@ -30,10 +30,10 @@ k::ConvGeom geometry(const Shape& s) {
   g.in_h = g.in_w = s.hw;
   g.in_c = s.cin;
   g.out_c = s.cout;
-  g.kh = g.kw = 3;
+  g.kh = g.kw = s.k;
   g.sh = g.sw = s.stride;
-  g.ph = g.pw = 1;
-  g.out_h = (s.hw + 2 - 3) / s.stride + 1;
+  g.ph = g.pw = s.k / 2;
+  g.out_h = (s.hw + 2 * g.ph - s.k) / s.stride + 1;
   g.out_w = g.out_h;
   g.groups = 1;
   g.cin_g = s.cin;
@@ -110,17 +110,21 @@ void BM_QConvRef(benchmark::State& s) {
 // Float conv (the fp first/last layers): ResNet20's first conv
 // (32x32x3 -> 16) and the 3x3 shapes above, per ISA variant.
 const Shape kFirstConv = {32, 3, 16, 1};
+// PreAct-ResNet18's (and ResNet18's) 7x7/2 stem at 224x224 (range -2).
+const Shape kImageNetStem = {224, 3, 64, 2, 7};
 
 void run_fconv(benchmark::State& state, k::FConvRowsFn fn) {
   if (fn == nullptr) {
     state.SkipWithError("ISA not available on this CPU");
     return;
   }
-  const Shape& s = state.range(0) < 0 ? kFirstConv : kShapes[state.range(0)];
+  const Shape& s = state.range(0) == -2   ? kImageNetStem
+                   : state.range(0) == -1 ? kFirstConv
+                                          : kShapes[state.range(0)];
   const k::ConvGeom g = geometry(s);
   std::mt19937 rng(2);
   std::normal_distribution<float> d;
-  std::vector<float> w(static_cast<size_t>(g.out_c) * g.cin_g * 9),
+  std::vector<float> w(static_cast<size_t>(g.out_c) * g.cin_g * g.kh * g.kw),
       in(g.in_h * g.in_w * g.in_c + 16);
   for (auto& v : w) v = d(rng);
   for (auto& v : in) v = d(rng);
@@ -138,11 +142,14 @@ void run_fconv(benchmark::State& state, k::FConvRowsFn fn) {
     fn(packed, in.data(), false, 1.f, e, out.data(), 0, g.out_h);
     benchmark::DoNotOptimize(out.data());
   }
-  const double macs = static_cast<double>(g.out_h) * g.out_w * g.out_c * g.cin_g * 9;
+  const double macs = static_cast<double>(g.out_h) * g.out_w * g.out_c * g.cin_g * g.kh * g.kw;
   state.counters["GOPS"] = benchmark::Counter(
       2 * macs, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.SetLabel(std::to_string(s.hw) + "x" + std::to_string(s.hw) + "x" + std::to_string(s.cin) +
-                 "->" + std::to_string(s.cout));
+                 "->" + std::to_string(s.cout) +
+                 (s.k != 3 ? " " + std::to_string(s.k) + "x" + std::to_string(s.k) + "/" +
+                                 std::to_string(s.stride)
+                           : ""));
 }
 void BM_FConvAvx2(benchmark::State& s) {
   run_fconv(s, fconv_of(Isa::kAvx2));
@@ -468,8 +475,8 @@ BENCHMARK(BM_QConvAvx2Lut)->Apply(w2a2_args)->Unit(benchmark::kMicrosecond)->Use
 BENCHMARK(BM_QConvAvx512Vnni)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvAmx)->Apply(qconv_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QConvRef)->Args({0, 4})->Args({4, 4})->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_FConvAvx2)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_FConvAvx512)->DenseRange(-1, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_FConvAvx2)->DenseRange(-2, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_FConvAvx512)->DenseRange(-2, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PeakMaddubsAvx2)->UseRealTime();
 BENCHMARK(BM_PeakPshufbAvx2)->UseRealTime();
 BENCHMARK(BM_PeakFmaAvx2)->UseRealTime();
