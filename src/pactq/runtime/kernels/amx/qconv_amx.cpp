@@ -141,68 +141,17 @@ struct Run {
     const int valid = g.cout_g - c0 < kTile ? g.cout_g - c0 : kTile;
     const Epilogue16Channels channels =
         epilogue16_channels(e, c0, static_cast<__mmask16>((1u << valid) - 1u));
-    // The common forms take loops with the residual and output decided once
-    // per tile, not per row: none or whole 16-channel residual blocks.
-    const int rc0 = c0 - e.res_pad;
-    const bool res_whole = valid == kTile && rc0 >= 0 && rc0 + kTile <= e.res_c;
-    if (!e.res) {
-      if (e.out_codes) return emit_rows<kResNone, true>(acc, m, channels);
-      return emit_rows<kResNone, false>(acc, m, channels);
-    }
-    if (res_whole && e.res_codes) {
-      if (e.out_codes) return emit_rows<kResCodes, true>(acc, m, channels);
-      return emit_rows<kResCodes, false>(acc, m, channels);
-    }
-    if (res_whole) {
-      if (e.out_codes) return emit_rows<kResFloats, true>(acc, m, channels);
-      return emit_rows<kResFloats, false>(acc, m, channels);
-    }
-    emit_rows<kResAny, true>(acc, m, channels);  // epilogue16 decides per row (the bool is unused)
-  }
-
-  enum ResForm { kResNone, kResCodes, kResFloats, kResAny };
-
-  template <ResForm kRes, bool kOutCodes>
-  void emit_rows(const int32_t* acc, const PixelBlock& m, const Epilogue16Channels& ch) const {
     const int count = v_end - m.v0 < kTile ? v_end - m.v0 : kTile;
-    int oh = oh0 + m.v0 / width, ow = m.v0 % width;
-    // Locals: the stores below could alias `e`, `g` and `this`.
-    const int out_w = g.out_w, out_c = g.out_c, wrap = width, c0 = ch.c0;
-    const __mmask16 valid = ch.valid;
-    const float inv = e.inv, alpha = e.alpha, res_scale = e.res_scale;
-    const int n_out = e.n_out;
-    const FloatAct act = e.act;
-    const size_t res_row = static_cast<size_t>(e.res_stride) * e.res_w * e.res_c;
-    const size_t res_px = static_cast<size_t>(e.res_stride) * e.res_c;
-    const void* res = e.res;
-    const int rc0 = c0 - e.res_pad;
-    void* const dst = out;
-    for (int i = 0; i < count; ++i, ++ow) {
-      if (ow == wrap) ow = 0, ++oh;
-      if (ow >= out_w) continue;
-      const size_t idx = (static_cast<size_t>(oh) * out_w + ow) * out_c + c0;
-      const __m512 a = _mm512_cvtepi32_ps(_mm512_load_si512(acc + i * kTile));
-      if constexpr (kRes == kResAny) {
-        epilogue16(e, ch, a, oh, ow, dst, idx);
-        continue;
+    const int out_w = g.out_w, out_c = g.out_c, wrap = width;
+    with_epilogue16_form(e, channels, out, [&](auto&& store) {
+      int oh = oh0 + m.v0 / wrap, ow = m.v0 % wrap;
+      for (int i = 0; i < count; ++i, ++ow) {
+        if (ow == wrap) ow = 0, ++oh;
+        if (ow >= out_w) continue;
+        const size_t idx = (static_cast<size_t>(oh) * out_w + ow) * out_c + c0;
+        store(_mm512_cvtepi32_ps(_mm512_load_si512(acc + i * kTile)), oh, ow, idx);
       }
-      __m512 y = _mm512_add_ps(_mm512_mul_ps(ch.scale, a), ch.bias);
-      if constexpr (kRes != kResNone) {
-        const size_t ri = oh * res_row + ow * res_px + rc0;
-        if constexpr (kRes == kResCodes) {
-          y = _mm512_add_ps(y,
-                            dequantize16(static_cast<const uint8_t*>(res) + ri, res_scale, valid));
-        } else {
-          y = _mm512_add_ps(y, _mm512_loadu_ps(static_cast<const float*>(res) + ri));
-        }
-      }
-      if constexpr (kOutCodes) {
-        store_codes16(y, inv, n_out, static_cast<uint8_t*>(dst) + idx, valid);
-      } else {
-        _mm512_mask_storeu_ps(static_cast<float*>(dst) + idx, valid,
-                              float_activation16(y, act, alpha));
-      }
-    }
+    });
   }
 
   static void zero_accumulators() {

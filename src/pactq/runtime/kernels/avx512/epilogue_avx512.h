@@ -4,6 +4,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt::kernels {
@@ -93,6 +95,70 @@ static inline void epilogue16(const Epilogue& e, const Epilogue16Channels& ch, _
   } else {
     _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid,
                           float_activation16(y, e.act, e.alpha));
+  }
+}
+
+// Runs `body(store)` for the pixels of one block of channels ch.c0.., where
+// `store(acc, oh, ow, idx)` is epilogue16 specialised for the block: the
+// residual's form (none, whole codes, whole floats, any other) and the
+// output's (codes or floats) decided once, not per pixel, and the
+// epilogue's fields held in locals (the stores could alias `e`, so through
+// the reference every pixel would reload them). `body` should keep its own
+// loop bounds in locals for the same reason.
+template <class Body>
+static inline void with_epilogue16_form(const Epilogue& e, const Epilogue16Channels& ch, void* out,
+                                        Body&& body) {
+  const int rc0 = ch.c0 - e.res_pad;
+  const bool whole = ch.valid == 0xffff && rc0 >= 0 && rc0 + 16 <= e.res_c;
+  const int form = !e.res ? 0 : !whole ? 3 : e.res_codes ? 1 : 2;
+  const float inv = e.inv, alpha = e.alpha, res_scale = e.res_scale;
+  const int n_out = e.n_out;
+  const FloatAct act = e.act;
+  const size_t res_row = static_cast<size_t>(e.res_stride) * e.res_w * e.res_c;
+  const size_t res_px = static_cast<size_t>(e.res_stride) * e.res_c;
+  const void* const res = e.res;
+  const __m512 scale = ch.scale, bias = ch.bias;
+  const __mmask16 valid = ch.valid;
+  auto run = [&](auto form_c, auto codes_c) {
+    constexpr int kForm = decltype(form_c)::value;
+    constexpr bool kCodes = decltype(codes_c)::value;
+    body([&](__m512 acc, int oh, int ow, size_t idx) {
+      if constexpr (kForm == 3) {
+        epilogue16(e, ch, acc, oh, ow, out, idx);
+      } else {
+        __m512 y = _mm512_add_ps(_mm512_mul_ps(scale, acc), bias);
+        if constexpr (kForm != 0) {
+          const size_t ri = oh * res_row + ow * res_px + rc0;
+          if constexpr (kForm == 1) {
+            y = _mm512_add_ps(
+                y, dequantize16(static_cast<const uint8_t*>(res) + ri, res_scale, valid));
+          } else {
+            y = _mm512_add_ps(y, _mm512_loadu_ps(static_cast<const float*>(res) + ri));
+          }
+        }
+        if constexpr (kCodes) {
+          store_codes16(y, inv, n_out, static_cast<uint8_t*>(out) + idx, valid);
+        } else {
+          _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, valid,
+                                float_activation16(y, act, alpha));
+        }
+      }
+    });
+  };
+  using std::integral_constant;
+  const bool codes = e.out_codes;
+  switch (form) {
+    case 0:
+      return codes ? run(integral_constant<int, 0>{}, std::true_type{})
+                   : run(integral_constant<int, 0>{}, std::false_type{});
+    case 1:
+      return codes ? run(integral_constant<int, 1>{}, std::true_type{})
+                   : run(integral_constant<int, 1>{}, std::false_type{});
+    case 2:
+      return codes ? run(integral_constant<int, 2>{}, std::true_type{})
+                   : run(integral_constant<int, 2>{}, std::false_type{});
+    default:
+      return run(integral_constant<int, 3>{}, std::true_type{});  // epilogue16 decides per pixel
   }
 }
 

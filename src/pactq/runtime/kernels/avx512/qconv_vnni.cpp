@@ -134,13 +134,16 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, 
     const int valid = g.cout_g - j0 < kLanes ? g.cout_g - j0 : kLanes;
     const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
     const Epilogue16Channels ch = epilogue16_channels(e, c0, mask);
-    for (int i = 0; i < pixels; ++i) {
-      const int ow = ow0 + i;
-      const size_t idx = (static_cast<size_t>(oh) * g.out_w + ow) * g.out_c + c0;
-      __m512i v = acc[i][b];
-      if constexpr (kWide) v = _mm512_add_epi32(_mm512_slli_epi32(v, 1), asum[i]);
-      epilogue16(e, ch, _mm512_cvtepi32_ps(v), oh, ow, out, idx);
-    }
+    const size_t idx0 = (static_cast<size_t>(oh) * g.out_w + ow0) * g.out_c + c0;
+    const size_t out_c = g.out_c;
+    with_epilogue16_form(e, ch, out, [&](auto&& store) {
+      for (int i = 0; i < kMR; ++i) {
+        if (i >= pixels) break;
+        __m512i v = acc[i][b];
+        if constexpr (kWide) v = _mm512_add_epi32(_mm512_slli_epi32(v, 1), asum[i]);
+        store(_mm512_cvtepi32_ps(v), oh, ow0 + i, idx0 + i * out_c);
+      }
+    });
   }
 }
 
