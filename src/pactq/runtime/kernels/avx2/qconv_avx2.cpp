@@ -97,11 +97,12 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
   p->zeros.clear();  // padding comes from the zero halo (copy_rows_with_halo)
 }
 
-enum ResForm { kResNone, kResCodes, kResAny };
+enum ResForm { kResNone, kResCodes, kResFloats, kResAny };
 
 // The epilogue of a block of `pixels` x NB x 8 channels (c0..) whose channel
 // count is whole: the channel constants once per block, the residual of form
-// kRes (kResCodes: codes for all NB x 8 channels, read at a fixed pixel step).
+// kRes (kResCodes / kResFloats: codes / floats for all NB x 8 channels, read
+// at a fixed pixel step).
 template <int MR, int NB, ResForm kRes>
 inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels, int oh, int ow0,
                    int c0, int out_w, int out_c, void* out) {
@@ -112,16 +113,16 @@ inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels
   }
   const __m256 inv = _mm256_set1_ps(e.inv);
   const __m256 n_out = _mm256_set1_ps(static_cast<float>(e.n_out));
-  const uint8_t* res = nullptr;
-  size_t res_step = 0;
-  if constexpr (kRes == kResCodes) {
+  size_t res_at = 0, res_step = 0;  // elements of the residual image
+  if constexpr (kRes == kResCodes || kRes == kResFloats) {
     res_step = static_cast<size_t>(e.res_stride) * e.res_c;
-    res = static_cast<const uint8_t*>(e.res) +
-          (static_cast<size_t>(oh) * e.res_stride * e.res_w +
-           static_cast<size_t>(ow0) * e.res_stride) *
-              e.res_c +
-          (c0 - e.res_pad);
+    res_at = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+              static_cast<size_t>(ow0) * e.res_stride) *
+                 e.res_c +
+             (c0 - e.res_pad);
   }
+  const uint8_t* const res_codes = static_cast<const uint8_t*>(e.res) + res_at;
+  const float* const res_floats = static_cast<const float*>(e.res) + res_at;
   const size_t idx0 = (static_cast<size_t>(oh) * out_w + ow0) * out_c + c0;
   for (int i = 0; i < MR && i < pixels; ++i) {
     const size_t idx = idx0 + static_cast<size_t>(i) * out_c;
@@ -133,7 +134,9 @@ inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels
       } else {
         y[b] = _mm256_add_ps(_mm256_mul_ps(scale[b], acc), bias[b]);
         if constexpr (kRes == kResCodes)
-          y[b] = _mm256_add_ps(y[b], dequantize8(res + i * res_step + 8 * b, e.res_scale));
+          y[b] = _mm256_add_ps(y[b], dequantize8(res_codes + i * res_step + 8 * b, e.res_scale));
+        if constexpr (kRes == kResFloats)
+          y[b] = _mm256_add_ps(y[b], _mm256_loadu_ps(res_floats + i * res_step + 8 * b));
       }
     }
     if (e.out_codes) {
@@ -268,16 +271,19 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, 
     return;
   }
   // The residual's form is the same for every pixel of the block: the common
-  // ones (none; codes covering all channels) take loops without a per-pixel test.
-  bool res_inside = e.res != nullptr && e.res_codes;
+  // ones (none; codes or floats covering all channels) take loops without a
+  // per-pixel test.
+  bool res_inside = e.res != nullptr;
   for (int b = 0; b < NB; ++b) {
     const int rc0 = c0 + 8 * b - e.res_pad;
     res_inside = res_inside && rc0 >= 0 && rc0 + 8 <= e.res_c;
   }
   if (!e.res) {
     finish<MR, NB, kResNone>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
-  } else if (res_inside) {
+  } else if (res_inside && e.res_codes) {
     finish<MR, NB, kResCodes>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+  } else if (res_inside) {
+    finish<MR, NB, kResFloats>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
   } else {
     finish<MR, NB, kResAny>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
   }
