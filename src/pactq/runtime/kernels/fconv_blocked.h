@@ -28,13 +28,39 @@ namespace pactq::rt::kernels {
 // the masked loads and their mask registers. Force-inlined with fully unrolled
 // pixel and vector loops: acc is then indexed by constants only and lives in
 // registers (a lambda or a runtime index put it on the stack, 2x slower).
-template <class V, int MR, int NB, bool kCodes, bool kFull, class Elem>
+template <class V, int MR, int NB, bool kCodes, bool kFull, class Elem, bool kWeightsInRegs>
 __attribute__((always_inline)) static inline void fconv_accumulate(typename V::Reg (&acc)[MR][NB],
                                                                    const Elem* const (&px)[MR],
                                                                    const float* w, int n,
                                                                    size_t ldw, int rem,
                                                                    float in_scale) {
   using Reg = typename V::Reg;
+  if constexpr (kWeightsInRegs) {
+    // The NB weight vectors stay in registers and each pixel's broadcast is
+    // used at once: long pixel blocks of few vectors, whose MR broadcasts
+    // would not fit the register file beside the MR x NB sums.
+    for (int k = 0; k < n; ++k) {
+      const float* wk = w + static_cast<size_t>(k) * ldw;
+      Reg wv[NB];
+#pragma GCC unroll 16
+      for (int b = 0; b < NB; ++b)
+        wv[b] = kFull ? V::load(wk + b * V::kLanes, V::kLanes)
+                      : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        float xs;
+        if constexpr (kCodes) {
+          xs = static_cast<float>(px[i][k]) * in_scale;
+        } else {
+          xs = px[i][k];
+        }
+        const Reg x = V::set1(xs);
+#pragma GCC unroll 16
+        for (int b = 0; b < NB; ++b) acc[i][b] = V::fma(x, wv[b], acc[i][b]);
+      }
+    }
+    return;
+  }
   for (int k = 0; k < n; ++k) {
     const float* wk = w + static_cast<size_t>(k) * ldw;
     Reg x[MR];
@@ -60,7 +86,7 @@ __attribute__((always_inline)) static inline void fconv_accumulate(typename V::R
   }
 }
 
-template <class V, int MR, int NB, bool kCodes>
+template <class V, int MR, int NB, bool kCodes, bool kWeightsInRegs = false>
 static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, float in_scale,
                                       const Epilogue& e, void* out, int oh0, int oh1) {
   using Elem = std::conditional_t<kCodes, uint8_t, float>;
@@ -111,9 +137,11 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
                                ((static_cast<size_t>(grp) * g.kh + r) * g.kw + s) * g.cin_g * ldw +
                                j0;
               if (rem >= kBlockC) {
-                fconv_accumulate<V, MR, NB, kCodes, true>(acc, px, w, run_n, ldw, rem, in_scale);
+                fconv_accumulate<V, MR, NB, kCodes, true, Elem, kWeightsInRegs>(acc, px, w, run_n,
+                                                                                ldw, rem, in_scale);
               } else {
-                fconv_accumulate<V, MR, NB, kCodes, false>(acc, px, w, run_n, ldw, rem, in_scale);
+                fconv_accumulate<V, MR, NB, kCodes, false, Elem, kWeightsInRegs>(
+                    acc, px, w, run_n, ldw, rem, in_scale);
               }
             }
           // Constant trip counts with guards (no early exit), for the same reason.
