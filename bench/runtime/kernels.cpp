@@ -246,45 +246,74 @@ void pshufb_loop(long n) {
 
 // 12 chains of acc = fma(a, w, acc) on 8 floats: oneDNN's fp32 instruction on
 // an AVX2 CPU.
+// 12 chains of acc = fma(a, b, acc) over register width R ("ymm", "zmm"), in
+// one asm block: the registers are zeroed first (whatever a previous
+// benchmark left in them, denormals or NaN, would make every FMA take a
+// microcode assist: measured 200x slower) and stay the loop's own.
+#define PACTQ_FMA_PEAK_ASM(R)              \
+  "vxorps %%" R "0, %%" R "0, %%" R        \
+  "0\n\t"                                  \
+  "vxorps %%" R "1, %%" R "1, %%" R        \
+  "1\n\t"                                  \
+  "vxorps %%" R "2, %%" R "2, %%" R        \
+  "2\n\t"                                  \
+  "vxorps %%" R "3, %%" R "3, %%" R        \
+  "3\n\t"                                  \
+  "vxorps %%" R "4, %%" R "4, %%" R        \
+  "4\n\t"                                  \
+  "vxorps %%" R "5, %%" R "5, %%" R        \
+  "5\n\t"                                  \
+  "vxorps %%" R "6, %%" R "6, %%" R        \
+  "6\n\t"                                  \
+  "vxorps %%" R "7, %%" R "7, %%" R        \
+  "7\n\t"                                  \
+  "vxorps %%" R "8, %%" R "8, %%" R        \
+  "8\n\t"                                  \
+  "vxorps %%" R "9, %%" R "9, %%" R        \
+  "9\n\t"                                  \
+  "vxorps %%" R "10, %%" R "10, %%" R      \
+  "10\n\t"                                 \
+  "vxorps %%" R "11, %%" R "11, %%" R      \
+  "11\n\t"                                 \
+  "vxorps %%" R "14, %%" R "14, %%" R      \
+  "14\n\t"                                 \
+  "vxorps %%" R "15, %%" R "15, %%" R      \
+  "15\n\t"                                 \
+  "1:\n\t"                                 \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "0\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "1\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "2\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "3\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "4\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "5\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "6\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "7\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "8\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "9\n\t"                                  \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "10\n\t"                                 \
+  "vfmadd231ps %%" R "15, %%" R "14, %%" R \
+  "11\n\t"                                 \
+  "dec %0\n\t"                             \
+  "jnz 1b\n\t"
+
 void fma256_loop(long n) {
   if (n <= 0) return;
-  // One asm block: the registers are zeroed first (whatever a previous
-  // benchmark left in them, denormals or NaN, would make every FMA take a
-  // microcode assist: measured 200x slower) and stay the loop's own.
-  asm volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-      "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-      "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-      "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-      "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-      "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-      "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-      "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-      "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-      "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-      "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-      "vxorps %%ymm14, %%ymm14, %%ymm14\n\t"
-      "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"
-      "1:\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm1\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm3\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm6\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm7\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm9\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm10\n\t"
-      "vfmadd231ps %%ymm15, %%ymm14, %%ymm11\n\t"
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      : "+r"(n)
-      :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-        "xmm11", "xmm14", "xmm15", "cc");
+  asm volatile(PACTQ_FMA_PEAK_ASM("ymm")
+               : "+r"(n)
+               :
+               : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                 "xmm10", "xmm11", "xmm14", "xmm15", "cc");
 }
 
 // 12 chains of acc = dpbusd(acc, a, w): 64 u8 x s8 products into int32.
@@ -314,43 +343,11 @@ void dpbusd_loop(long n) {
 // instruction (oneDNN uses it on an AVX-512 CPU).
 void fma512_loop(long n) {
   if (n <= 0) return;
-  // One asm block: the registers are zeroed first (whatever a previous
-  // benchmark left in them, denormals or NaN, would make every FMA take a
-  // microcode assist: measured 200x slower) and stay the loop's own.
-  asm volatile(
-      "vxorps %%zmm0, %%zmm0, %%zmm0\n\t"
-      "vxorps %%zmm1, %%zmm1, %%zmm1\n\t"
-      "vxorps %%zmm2, %%zmm2, %%zmm2\n\t"
-      "vxorps %%zmm3, %%zmm3, %%zmm3\n\t"
-      "vxorps %%zmm4, %%zmm4, %%zmm4\n\t"
-      "vxorps %%zmm5, %%zmm5, %%zmm5\n\t"
-      "vxorps %%zmm6, %%zmm6, %%zmm6\n\t"
-      "vxorps %%zmm7, %%zmm7, %%zmm7\n\t"
-      "vxorps %%zmm8, %%zmm8, %%zmm8\n\t"
-      "vxorps %%zmm9, %%zmm9, %%zmm9\n\t"
-      "vxorps %%zmm10, %%zmm10, %%zmm10\n\t"
-      "vxorps %%zmm11, %%zmm11, %%zmm11\n\t"
-      "vxorps %%zmm14, %%zmm14, %%zmm14\n\t"
-      "vxorps %%zmm15, %%zmm15, %%zmm15\n\t"
-      "1:\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm0\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm1\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm2\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm3\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm4\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm5\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm6\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm7\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm8\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm9\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm10\n\t"
-      "vfmadd231ps %%zmm15, %%zmm14, %%zmm11\n\t"
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      : "+r"(n)
-      :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-        "xmm11", "xmm14", "xmm15", "cc");
+  asm volatile(PACTQ_FMA_PEAK_ASM("zmm")
+               : "+r"(n)
+               :
+               : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                 "xmm10", "xmm11", "xmm14", "xmm15", "cc");
 }
 
 // The two ways a 2-bit kernel could beat one product per byte lane, as peaks

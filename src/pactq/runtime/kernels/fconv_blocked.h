@@ -22,6 +22,13 @@
 
 namespace pactq::rt::kernels {
 
+// An input element as the reference reads it: a code times the scale, or a float.
+template <bool kCodes, class Elem>
+__attribute__((always_inline)) static inline float input_value(Elem x, float in_scale) {
+  if constexpr (kCodes) return static_cast<float>(x) * in_scale;
+  return x;
+}
+
 // acc[i][b] += x(px[i][k]) * w[k][b] for k in [0, n), in the reference's
 // order. w rows are `ldw` floats apart; `rem` output channels remain from the
 // block's first (lanes past it read as 0); kFull (rem covers the block) drops
@@ -48,13 +55,7 @@ __attribute__((always_inline)) static inline void fconv_accumulate(typename V::R
                       : V::load(wk + b * V::kLanes, rem - b * V::kLanes);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        float xs;
-        if constexpr (kCodes) {
-          xs = static_cast<float>(px[i][k]) * in_scale;
-        } else {
-          xs = px[i][k];
-        }
-        const Reg x = V::set1(xs);
+        const Reg x = V::set1(input_value<kCodes>(px[i][k], in_scale));
 #pragma GCC unroll 16
         for (int b = 0; b < NB; ++b) acc[i][b] = V::fma(x, wv[b], acc[i][b]);
       }
@@ -66,13 +67,7 @@ __attribute__((always_inline)) static inline void fconv_accumulate(typename V::R
     Reg x[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      float xs;
-      if constexpr (kCodes) {
-        xs = static_cast<float>(px[i][k]) * in_scale;
-      } else {
-        xs = px[i][k];
-      }
-      x[i] = V::set1(xs);
+      x[i] = V::set1(input_value<kCodes>(px[i][k], in_scale));
     }
 #pragma GCC unroll 16
     for (int b = 0; b < NB; ++b) {

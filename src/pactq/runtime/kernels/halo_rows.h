@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "pactq/runtime/kernels/kernels.h"
@@ -46,6 +47,25 @@ static inline uint8_t* copy_rows_with_halo(const ConvGeom& g, const void* input,
   }
   std::memset(buf.data() + body, 0, tail);
   return buf.data();
+}
+
+// Calls fn(std::integral_constant<int, S>{}) with S = `step` (the bytes between
+// two output pixels' inputs, sw x in_c) when it is one of the common values,
+// so the kernel's pixel addresses are base + constant; S = 0 otherwise.
+template <class Fn>
+static inline void with_pixel_step(int step, Fn&& fn) {
+  switch (step) {
+    case 16:
+      return fn(std::integral_constant<int, 16>{});
+    case 32:
+      return fn(std::integral_constant<int, 32>{});
+    case 64:
+      return fn(std::integral_constant<int, 64>{});
+    case 128:
+      return fn(std::integral_constant<int, 128>{});
+    default:
+      return fn(std::integral_constant<int, 0>{});
+  }
 }
 
 static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,

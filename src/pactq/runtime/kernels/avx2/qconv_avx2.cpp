@@ -337,18 +337,9 @@ void run_mode(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const 
 template <int kMode>
 void run_step(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
               void* out, int oh0, int oh1) {
-  switch (g.sw * g.in_c) {
-    case 16:
-      return run_mode<kMode, 16>(p, g, h, e, out, oh0, oh1);
-    case 32:
-      return run_mode<kMode, 32>(p, g, h, e, out, oh0, oh1);
-    case 64:
-      return run_mode<kMode, 64>(p, g, h, e, out, oh0, oh1);
-    case 128:
-      return run_mode<kMode, 128>(p, g, h, e, out, oh0, oh1);
-    default:
-      return run_mode<kMode, 0>(p, g, h, e, out, oh0, oh1);
-  }
+  with_pixel_step(g.sw * g.in_c, [&](auto step) {
+    run_mode<kMode, decltype(step)::value>(p, g, h, e, out, oh0, oh1);
+  });
 }
 
 void run_avx2(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,

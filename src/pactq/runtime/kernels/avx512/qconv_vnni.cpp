@@ -199,18 +199,9 @@ void run_mode(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const 
 template <bool kWide>
 void run_step(const PackedQConv& p, const ConvGeom& g, const HaloRows& h, const Epilogue& e,
               void* out, int oh0, int oh1) {
-  switch (g.sw * g.in_c) {
-    case 16:
-      return run_mode<kWide, 16>(p, g, h, e, out, oh0, oh1);
-    case 32:
-      return run_mode<kWide, 32>(p, g, h, e, out, oh0, oh1);
-    case 64:
-      return run_mode<kWide, 64>(p, g, h, e, out, oh0, oh1);
-    case 128:
-      return run_mode<kWide, 128>(p, g, h, e, out, oh0, oh1);
-    default:
-      return run_mode<kWide, 0>(p, g, h, e, out, oh0, oh1);
-  }
+  with_pixel_step(g.sw * g.in_c, [&](auto step) {
+    run_mode<kWide, decltype(step)::value>(p, g, h, e, out, oh0, oh1);
+  });
 }
 
 void run_vnni(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const Epilogue& e,
