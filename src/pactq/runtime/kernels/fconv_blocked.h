@@ -15,7 +15,6 @@
 #pragma once
 
 #include <type_traits>
-#include <vector>
 
 #include "pactq/runtime/kernels/halo_rows.h"
 #include "pactq/runtime/kernels/kernels.h"
@@ -96,13 +95,11 @@ static inline void fconv_blocked_rows(const PackedFConv& p, const void* in, floa
   // a Xeon with AMX: ResNet20's 44.5 -> 51 GFLOPS at AVX2, 53 -> 70 at
   // AVX-512); wider layers measured the same either way.
   thread_local AlignedVector<uint8_t> halo;
-  const int blocks_w = (g.out_w + MR - 1) / MR * MR;
-  const int cols = (blocks_w - 1) * g.sw + g.kw;
+  const HaloRows h =
+      copy_halo_rows(g, in, oh0, oh1, whole_blocks_reach(g.out_w, MR), halo, sizeof(Elem));
+  const Elem* rows = reinterpret_cast<const Elem*>(h.at);
+  const size_t row_elems = h.row_bytes / sizeof(Elem);
   const size_t pix = static_cast<size_t>(g.in_c);
-  const size_t row_elems = (static_cast<size_t>(cols) * pix + 15) / 16 * 16;
-  const Elem* rows = reinterpret_cast<const Elem*>(
-      copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, (oh1 - oh0 - 1) * g.sh + g.kh, cols,
-                          row_elems * sizeof(Elem), 64, halo, sizeof(Elem)));
   const size_t ldw = static_cast<size_t>(g.cout_g);
   const size_t step = static_cast<size_t>(g.sw) * pix;
   for (int oh = oh0; oh < oh1; ++oh)

@@ -1,11 +1,11 @@
 // The zero-halo copy of a conv's input rows, shared by the AVX2, AVX-512 VNNI
-// and AMX quantized convs (static inline: each ISA's file compiles its own copy).
+// and AMX quantized convs and the blocked float conv (static inline: each
+// ISA's file compiles its own copy).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <vector>
 
 #include "pactq/runtime/kernels/kernels.h"
 
@@ -68,16 +68,25 @@ static inline void with_pixel_step(int step, Fn&& fn) {
   }
 }
 
-static inline HaloRows copy_halo_rows(const ConvGeom& g, const uint8_t* in, int oh0, int oh1,
-                                      int max_mr, AlignedVector<uint8_t>& buf) {
-  const int blocks_w = (g.out_w + max_mr - 1) / max_mr * max_mr;
-  const int cols = (blocks_w - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
+// The rows output rows [oh0, oh1) read, each `reach` output pixels wide (the
+// last pixel block's end, >= out_w: the blocks past out_w read zeros), rows
+// starting on cache lines (the AMX kernel's tile loads read them fast), then
+// 64 zero bytes for reads past the last pixel (quads of padded channels).
+// Elements are `elem_bytes` wide; row_bytes is a multiple of 64.
+static inline HaloRows copy_halo_rows(const ConvGeom& g, const void* in, int oh0, int oh1,
+                                      int reach, AlignedVector<uint8_t>& buf,
+                                      size_t elem_bytes = 1) {
+  const int cols = (reach - 1) * g.sw + g.kw;  // columns -pw .. the last block's reach
   const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
-  // Rows start on cache lines (the AMX kernel's tile loads read them fast).
-  const size_t row_bytes = (static_cast<size_t>(cols) * g.in_c + 63) / 64 * 64;
-  // 64: quad reads past the last pixel.
-  const uint8_t* at = copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, rows, cols, row_bytes, 64, buf);
+  const size_t row_bytes = (static_cast<size_t>(cols) * g.in_c * elem_bytes + 63) / 64 * 64;
+  const uint8_t* at =
+      copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, rows, cols, row_bytes, 64, buf, elem_bytes);
   return {at, row_bytes};
+}
+
+// out_w rounded up to whole blocks of `mr` pixels.
+static inline int whole_blocks_reach(int out_w, int mr) {
+  return (out_w + mr - 1) / mr * mr;
 }
 
 }  // namespace pactq::rt::kernels

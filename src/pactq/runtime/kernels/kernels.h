@@ -58,13 +58,31 @@ static inline float float_activation(float y, FloatAct act, float alpha) {
   return y;
 }
 
+// Element index in the residual image of output pixel (oh, ow), channel c
+// (which must lie in [res_pad, res_pad + res_c)).
+static inline size_t residual_index(const Epilogue& e, int oh, int ow, int c) {
+  return (static_cast<size_t>(oh) * e.res_stride * e.res_w +
+          static_cast<size_t>(ow) * e.res_stride) *
+             e.res_c +
+         (c - e.res_pad);
+}
+
+// The form of the residual over output channels c0..c0+n-1: the same for every
+// pixel of a block, so the SIMD epilogues decide it once per block. None;
+// codes or floats covering all n channels (read at a fixed pixel step); or any
+// other (a block straddling a padded shortcut's channels: per channel).
+enum class ResForm { kNone, kCodes, kFloats, kAny };
+static inline ResForm residual_form(const Epilogue& e, int c0, int n) {
+  if (!e.res) return ResForm::kNone;
+  const int rc0 = c0 - e.res_pad;
+  if (rc0 < 0 || rc0 + n > e.res_c) return ResForm::kAny;
+  return e.res_codes ? ResForm::kCodes : ResForm::kFloats;
+}
+
 static inline float residual_value(const Epilogue& e, int oh, int ow, int c) {
   const int rc = c - e.res_pad;
   if (rc < 0 || rc >= e.res_c) return 0.f;
-  const size_t idx =
-      (static_cast<size_t>(oh) * e.res_stride * e.res_w + static_cast<size_t>(ow) * e.res_stride) *
-          e.res_c +
-      rc;
+  const size_t idx = residual_index(e, oh, ow, c);
   if (e.res_codes) return static_cast<float>(static_cast<const uint8_t*>(e.res)[idx]) * e.res_scale;
   return static_cast<const float*>(e.res)[idx];
 }

@@ -279,7 +279,7 @@ void run_amx(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const E
     h = copy_halo_plane(g, in, oh0, oh1, plane_width, halo);
     width = plane_width;
   } else {
-    h = copy_halo_rows(g, in, oh0, oh1, kTile, halo);
+    h = copy_halo_rows(g, in, oh0, oh1, whole_blocks_reach(g.out_w, kTile), halo);
     width = per_row * kTile;
   }
   const size_t step = static_cast<size_t>(g.sw) * g.in_c;

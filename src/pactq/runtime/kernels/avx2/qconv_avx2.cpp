@@ -94,15 +94,12 @@ void pack_avx2(const ConvGeom& g, const uint8_t* codes, int wbits, int a_max, Pa
           }
         }
     }
-  p->zeros.clear();  // padding comes from the zero halo (copy_rows_with_halo)
+  p->zeros.clear();  // padding comes from the zero halo (copy_halo_rows)
 }
-
-enum ResForm { kResNone, kResCodes, kResFloats, kResAny };
 
 // The epilogue of a block of `pixels` x NB x 8 channels (c0..) whose channel
 // count is whole: the channel constants once per block, the residual of form
-// kRes (kResCodes / kResFloats: codes / floats for all NB x 8 channels, read
-// at a fixed pixel step).
+// kRes (residual_form over the block's NB x 8 channels).
 template <int MR, int NB, ResForm kRes>
 inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels, int oh, int ow0,
                    int c0, int out_w, int out_c, void* out) {
@@ -114,12 +111,9 @@ inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels
   const __m256 inv = _mm256_set1_ps(e.inv);
   const __m256 n_out = _mm256_set1_ps(static_cast<float>(e.n_out));
   size_t res_at = 0, res_step = 0;  // elements of the residual image
-  if constexpr (kRes == kResCodes || kRes == kResFloats) {
+  if constexpr (kRes == ResForm::kCodes || kRes == ResForm::kFloats) {
     res_step = static_cast<size_t>(e.res_stride) * e.res_c;
-    res_at = (static_cast<size_t>(oh) * e.res_stride * e.res_w +
-              static_cast<size_t>(ow0) * e.res_stride) *
-                 e.res_c +
-             (c0 - e.res_pad);
+    res_at = residual_index(e, oh, ow0, c0);
   }
   const uint8_t* const res_codes = static_cast<const uint8_t*>(e.res) + res_at;
   const float* const res_floats = static_cast<const float*>(e.res) + res_at;
@@ -129,13 +123,13 @@ inline void finish(const Epilogue& e, const __m256i (&acc32)[MR][NB], int pixels
     __m256 y[NB];
     for (int b = 0; b < NB; ++b) {
       const __m256 acc = _mm256_cvtepi32_ps(acc32[i][b]);
-      if constexpr (kRes == kResAny) {
+      if constexpr (kRes == ResForm::kAny) {
         y[b] = epilogue_value8(e, acc, scale[b], bias[b], oh, ow0 + i, c0 + 8 * b);
       } else {
         y[b] = _mm256_add_ps(_mm256_mul_ps(scale[b], acc), bias[b]);
-        if constexpr (kRes == kResCodes)
+        if constexpr (kRes == ResForm::kCodes)
           y[b] = _mm256_add_ps(y[b], dequantize8(res_codes + i * res_step + 8 * b, e.res_scale));
-        if constexpr (kRes == kResFloats)
+        if constexpr (kRes == ResForm::kFloats)
           y[b] = _mm256_add_ps(y[b], _mm256_loadu_ps(res_floats + i * res_step + 8 * b));
       }
     }
@@ -270,28 +264,21 @@ inline void block(const PackedQConv& p, const ConvGeom& g, const uint8_t* rows, 
       }
     return;
   }
-  // The residual's form is the same for every pixel of the block: the common
-  // ones (none; codes or floats covering all channels) take loops without a
-  // per-pixel test.
-  bool res_inside = e.res != nullptr;
-  for (int b = 0; b < NB; ++b) {
-    const int rc0 = c0 + 8 * b - e.res_pad;
-    res_inside = res_inside && rc0 >= 0 && rc0 + 8 <= e.res_c;
-  }
-  if (!e.res) {
-    finish<MR, NB, kResNone>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
-  } else if (res_inside && e.res_codes) {
-    finish<MR, NB, kResCodes>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
-  } else if (res_inside) {
-    finish<MR, NB, kResFloats>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
-  } else {
-    finish<MR, NB, kResAny>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+  switch (residual_form(e, c0, 8 * NB)) {
+    case ResForm::kNone:
+      return finish<MR, NB, ResForm::kNone>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+    case ResForm::kCodes:
+      return finish<MR, NB, ResForm::kCodes>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+    case ResForm::kFloats:
+      return finish<MR, NB, ResForm::kFloats>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
+    default:
+      return finish<MR, NB, ResForm::kAny>(e, acc32, pixels, oh, ow0, c0, g.out_w, g.out_c, out);
   }
 }
 
 // A row in blocks of kMR pixels, then of 4: 6 a + 4 b covers most widths
 // exactly (32 = 6 x 4 + 4 x 2, 56 = 6 x 8 + 4 x 2); otherwise the last block
-// runs past the row on halo zeros (at most 3 pixels, see halo_cols).
+// runs past the row on halo zeros (at most 3 pixels, see row_reach).
 constexpr int kTailMR = 4;
 
 inline int full_blocks(int out_w) {
@@ -300,12 +287,10 @@ inline int full_blocks(int out_w) {
   return a;
 }
 
-// Pixel columns of the halo copy: the last block's reach.
-inline int halo_cols(const ConvGeom& g) {
-  const int a = full_blocks(g.out_w);
-  const int rest = g.out_w - a * kMR;
-  const int reach = a * kMR + (rest + kTailMR - 1) / kTailMR * kTailMR;
-  return (reach - 1) * g.sw + g.kw;
+// The end of a row's last block (the halo copy's reach).
+inline int row_reach(int out_w) {
+  const int a = full_blocks(out_w);
+  return a * kMR + whole_blocks_reach(out_w - a * kMR, kTailMR);
 }
 
 template <int NB, int kMode, int kStep>
@@ -350,12 +335,7 @@ void run_avx2(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const 
   }
   if (oh1 <= oh0) return;
   thread_local AlignedVector<uint8_t> halo;
-  const int cols = halo_cols(g);
-  const int rows = (oh1 - oh0 - 1) * g.sh + g.kh;
-  const size_t row_bytes = (static_cast<size_t>(cols) * g.in_c + 31) / 32 * 32;
-  // 64: quad reads past the last pixel (padded input channels).
-  const HaloRows h{copy_rows_with_halo(g, in, oh0 * g.sh - g.ph, rows, cols, row_bytes, 64, halo),
-                   row_bytes};
+  const HaloRows h = copy_halo_rows(g, in, oh0, oh1, row_reach(g.out_w), halo);
   if (p.mode == 1) {
     run_step<1>(p, g, h, e, out, oh0, oh1);
   } else {

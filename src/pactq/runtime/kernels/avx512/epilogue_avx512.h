@@ -108,9 +108,9 @@ static inline void epilogue16(const Epilogue& e, const Epilogue16Channels& ch, _
 template <class Body>
 static inline void with_epilogue16_form(const Epilogue& e, const Epilogue16Channels& ch, void* out,
                                         Body&& body) {
+  ResForm form = residual_form(e, ch.c0, 16);
+  if (form != ResForm::kNone && ch.valid != 0xffff) form = ResForm::kAny;  // a partial block
   const int rc0 = ch.c0 - e.res_pad;
-  const bool whole = ch.valid == 0xffff && rc0 >= 0 && rc0 + 16 <= e.res_c;
-  const int form = !e.res ? 0 : !whole ? 3 : e.res_codes ? 1 : 2;
   const float inv = e.inv, alpha = e.alpha, res_scale = e.res_scale;
   const int n_out = e.n_out;
   const FloatAct act = e.act;
@@ -120,16 +120,16 @@ static inline void with_epilogue16_form(const Epilogue& e, const Epilogue16Chann
   const __m512 scale = ch.scale, bias = ch.bias;
   const __mmask16 valid = ch.valid;
   auto run = [&](auto form_c, auto codes_c) {
-    constexpr int kForm = decltype(form_c)::value;
+    constexpr ResForm kForm = decltype(form_c)::value;
     constexpr bool kCodes = decltype(codes_c)::value;
     body([&](__m512 acc, int oh, int ow, size_t idx) {
-      if constexpr (kForm == 3) {
+      if constexpr (kForm == ResForm::kAny) {
         epilogue16(e, ch, acc, oh, ow, out, idx);
       } else {
         __m512 y = _mm512_add_ps(_mm512_mul_ps(scale, acc), bias);
-        if constexpr (kForm != 0) {
+        if constexpr (kForm != ResForm::kNone) {
           const size_t ri = oh * res_row + ow * res_px + rc0;
-          if constexpr (kForm == 1) {
+          if constexpr (kForm == ResForm::kCodes) {
             y = _mm512_add_ps(
                 y, dequantize16(static_cast<const uint8_t*>(res) + ri, res_scale, valid));
           } else {
@@ -148,17 +148,17 @@ static inline void with_epilogue16_form(const Epilogue& e, const Epilogue16Chann
   using std::integral_constant;
   const bool codes = e.out_codes;
   switch (form) {
-    case 0:
-      return codes ? run(integral_constant<int, 0>{}, std::true_type{})
-                   : run(integral_constant<int, 0>{}, std::false_type{});
-    case 1:
-      return codes ? run(integral_constant<int, 1>{}, std::true_type{})
-                   : run(integral_constant<int, 1>{}, std::false_type{});
-    case 2:
-      return codes ? run(integral_constant<int, 2>{}, std::true_type{})
-                   : run(integral_constant<int, 2>{}, std::false_type{});
-    default:
-      return run(integral_constant<int, 3>{}, std::true_type{});  // epilogue16 decides per pixel
+    case ResForm::kNone:
+      return codes ? run(integral_constant<ResForm, ResForm::kNone>{}, std::true_type{})
+                   : run(integral_constant<ResForm, ResForm::kNone>{}, std::false_type{});
+    case ResForm::kCodes:
+      return codes ? run(integral_constant<ResForm, ResForm::kCodes>{}, std::true_type{})
+                   : run(integral_constant<ResForm, ResForm::kCodes>{}, std::false_type{});
+    case ResForm::kFloats:
+      return codes ? run(integral_constant<ResForm, ResForm::kFloats>{}, std::true_type{})
+                   : run(integral_constant<ResForm, ResForm::kFloats>{}, std::false_type{});
+    default:  // epilogue16 decides per pixel (the output form too)
+      return run(integral_constant<ResForm, ResForm::kAny>{}, std::true_type{});
   }
 }
 

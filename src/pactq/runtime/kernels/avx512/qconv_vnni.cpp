@@ -208,7 +208,7 @@ void run_vnni(const PackedQConv& p, const ConvGeom& g, const uint8_t* in, const 
               void* out, int oh0, int oh1) {
   if (oh1 <= oh0) return;
   thread_local AlignedVector<uint8_t> halo;
-  const HaloRows h = copy_halo_rows(g, in, oh0, oh1, kMaxMR, halo);
+  const HaloRows h = copy_halo_rows(g, in, oh0, oh1, whole_blocks_reach(g.out_w, kMaxMR), halo);
   if (p.mode == 1) {
     run_step<false>(p, g, h, e, out, oh0, oh1);
   } else {
