@@ -17,6 +17,7 @@
 #include "pactq/export/onnx/onnx_export.h"
 #endif
 #include "pactq/export/verify.h"
+#include "pactq/train/weights_file.h"
 
 namespace pactq::cli {
 
@@ -31,7 +32,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // contradicts the format is refused, so no tool opens a file of the other kind.
 std::string resolve_format(const std::string& format, const std::string& out) {
   const bool onnx_name = ends_with(out, ".onnx");
-  if (format.empty()) return onnx_name ? "qcdq" : "pqm";
+  const bool weights_name = ends_with(out, ".safetensors");
+  if (format.empty()) return onnx_name ? "qcdq" : weights_name ? "safetensors" : "pqm";
+  if ((format == "safetensors") != weights_name) {
+    throw std::invalid_argument(
+        "-o " + out + ": --format safetensors writes the trained weights and only that is named " +
+        "*.safetensors; give both or neither");
+  }
+  if (format == "safetensors") return format;
   if (format == "pqm" && onnx_name) {
     throw std::invalid_argument("-o " + out +
                                 ": --format pqm writes a .pqm file; for ONNX use --format qcdq or "
@@ -63,12 +71,14 @@ void add_export_command(CLI::App& app) {
       "export a checkpoint to a .pqm model for the integer runtime (pactq run), or to ONNX");
   cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train")
       ->required();
-  cmd->add_option("-o,--output", args->out, "output file (.pqm, or .onnx)")->required();
+  cmd->add_option("-o,--output", args->out, "output file (.pqm, .onnx or .safetensors)")
+      ->required();
   cmd->add_option("--format", args->format,
                   "pqm | qcdq (standard ONNX QuantizeLinear/Clip/DequantizeLinear) | qonnx "
-                  "(IntQuant/BipolarQuant for FINN, hls4ml); default: qcdq for a .onnx output, "
-                  "else pqm")
-      ->check(CLI::IsMember({"pqm", "qcdq", "qonnx"}));
+                  "(IntQuant/BipolarQuant for FINN, hls4ml) | safetensors (the trained float "
+                  "weights, BatchNorm statistics and alphas, as --init-from reads them); "
+                  "default: by the output's suffix (.onnx: qcdq), else pqm")
+      ->check(CLI::IsMember({"pqm", "qcdq", "qonnx", "safetensors"}));
   cmd->add_option(
          "--qonnx-op", args->qonnx_op,
          "QONNX integer quantizer: IntQuant (current qonnx) or its former name Quant (older "
@@ -99,6 +109,18 @@ void add_export_command(CLI::App& app) {
           "(docs/onnx.md, tools/ort/run_ort.js)");
     }
     if (args->threads > 0) at::set_num_threads(args->threads);
+    if (format == "safetensors") {
+      if (args->verify > 0) {
+        throw std::invalid_argument(
+            "--verify: compares a .pqm with the runtime; a .safetensors file is checked with "
+            "pactq eval --model M --init-from FILE and the run's bits");
+      }
+      const train::WeightsFileReport r =
+          train::write_weights_from_checkpoint(args->checkpoint, args->out);
+      fmt::print("wrote {}: {} trained weights, {} tensors, {} bytes\n", r.path, r.model,
+                 r.tensors, r.bytes);
+      return;
+    }
     if (format != "pqm") {
 #ifdef PACTQ_WITH_ONNX
       namespace ox = export_::onnx_export;

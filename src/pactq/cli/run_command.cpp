@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/common/atomic_file.h"
 #include "pactq/data/registry.h"
 #include "pactq/data/transforms.h"
 #include "pactq/runtime/model.h"
@@ -28,6 +29,7 @@ void add_run_command(CLI::App& app) {
     int threads = 0;
     int64_t limit = 0;
     int workers = 2;
+    std::string predictions;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd =
@@ -43,6 +45,9 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--workers", args->workers, "data loading threads")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--predictions", args->predictions,
+                  "write the predicted class of every image, one per line in test-set order "
+                  "(what a shipped model's manifest hashes)");
   cmd->callback([args] {
     rt::Model m = rt::Model::load(args->model);
     if (args->threads == 0) args->threads = std::max(1u, std::thread::hardware_concurrency());
@@ -69,6 +74,7 @@ void add_run_command(CLI::App& app) {
         dataset, data::make_pipeline(info, data::Split::Test, dopt), lopt);
     const int classes = m.classes();
     int64_t images = 0, correct = 0, batches = 0;
+    std::string predicted;  // --predictions: one class a line
     double seconds = 0;
     loader->start_epoch(0);
     while (auto batch = loader->next()) {
@@ -88,11 +94,15 @@ void add_run_command(CLI::App& app) {
         const float* row = logits.data() + static_cast<size_t>(i) * classes;
         const int64_t pred = std::max_element(row, row + classes) - row;
         correct += pred == labels[i];
+        if (!args->predictions.empty()) predicted += std::to_string(pred) + "\n";
       }
       images += n;
       ++batches;
     }
     if (images == 0) throw std::runtime_error("run: the test set is empty");
+    if (!args->predictions.empty()) {
+      write_bytes_atomically(args->predictions, predicted.data(), predicted.size());
+    }
     fmt::print(
         "{} ({}) on {} test: top-1 {:.2f}% ({}/{}); {:.1f} images/s, {:.2f} ms/batch of {} "
         "({} threads, {})\n",
