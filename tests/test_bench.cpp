@@ -12,6 +12,7 @@
 #include <string>
 
 #include "pactq/train/step_benchmark.h"
+#include "test_env.h"
 
 using namespace pactq::train;
 
@@ -155,7 +156,7 @@ TEST(BenchTrainPeer, BadSettingsNameTheirOptionBeforeAnyTiming) {
 TEST(BenchTrainPeer, DefaultScriptIsFoundFromAnyDirectory) {
   const fs::path expected =
       fs::weakly_canonical(fs::path(PACTQ_SOURCE_DIR) / "../shared/peer/py_resnet20_pact.py");
-  if (!fs::exists(expected)) GTEST_SKIP() << expected << " not present";
+  if (!fs::exists(expected)) PACTQ_SKIP_MISSING(expected << " not present");
   const Cli help = pactq_cli("bench train --help", "/");
   EXPECT_NE(help.output.find(expected.string()), std::string::npos) << help.output;
   EXPECT_NE(help.output.find("<binary dir>/../../shared/peer"), std::string::npos) << help.output;
@@ -173,9 +174,9 @@ TEST(BenchTrainPeer, DefaultScriptIsFoundFromAnyDirectory) {
 
 // The real peer once (two ~3 s Python runs at batch 2): it accepts what we pass.
 TEST(BenchTrainPeer, RealPeerRunsWithBothWidths) {
-  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!fs::exists("/usr/bin/python3")) PACTQ_SKIP_MISSING("no /usr/bin/python3");
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "python3 has no torch";
+    PACTQ_SKIP_MISSING("python3 has no torch");
   }
   const Cli r = pactq_cli(kQuick + " --wbits 4 --abits fp --peer", "/");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -275,9 +276,9 @@ TEST_F(BenchRunPeer, RefusalsAndPeerFailuresAreOneLineNamingThePeer) {
 // The real int8 peer once (~10 s: torch start-up, FX quantization): it
 // answers our protocol and its numbers reach the table.
 TEST_F(BenchRunPeer, RealInt8PeerRuns) {
-  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!fs::exists("/usr/bin/python3")) PACTQ_SKIP_MISSING("no /usr/bin/python3");
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "python3 has no torch";
+    PACTQ_SKIP_MISSING("python3 has no torch");
   }
   const Cli r =
       pactq_cli("bench run " + dir_ + "/resnet20.pqm --peer --no-peer-accuracy" + quick, "/");
@@ -323,9 +324,9 @@ TEST_F(BenchRunPeer, ProfileListsEveryNodeWithSharesAndGops) {
 }
 
 TEST_F(BenchRunPeer, ImageNetSizeNetworksRunAgainstTheRealPeer) {
-  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  if (!fs::exists("/usr/bin/python3")) PACTQ_SKIP_MISSING("no /usr/bin/python3");
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "python3 has no torch";
+    PACTQ_SKIP_MISSING("python3 has no torch");
   }
   for (const std::string m : {"preact_resnet18", "alexnet_bn"}) {
     const Cli t =

@@ -7,14 +7,25 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_env.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 const std::string kExe = std::string(PACTQ_BINARY_DIR) + "/pactq";
-const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
+using pactq::test::kCifar;
 
 int run(const std::string& args) {
   return std::system((kExe + " " + args + " >/dev/null 2>&1").c_str());
+}
+
+// Runs pactq, returns its exit status and stdout + stderr in *out.
+int run_capture(const std::string& args, std::string* out) {
+  const std::string file = (fs::temp_directory_path() / "pactq_cli_out.txt").string();
+  const int rc = std::system((kExe + " " + args + " >" + file + " 2>&1").c_str());
+  std::ifstream f(file);
+  *out = std::string(std::istreambuf_iterator<char>(f), {});
+  return rc;
 }
 
 std::string temp_dir() {
@@ -24,7 +35,7 @@ std::string temp_dir() {
 }  // namespace
 
 TEST(Cli, RecipesParseAndFlagsOverrideThem) {
-  if (!fs::exists(kCifar)) GTEST_SKIP() << "shared CIFAR-10 not present";
+  if (!fs::exists(kCifar)) PACTQ_SKIP_MISSING("shared CIFAR-10 not present");
   const std::string out = temp_dir();
   for (const char* recipe :
        {"resnet20_cifar10_pact_w2a2", "resnet20_cifar10_fp", "resnet20_cifar10_dorefa_w4a4"}) {
@@ -64,7 +75,7 @@ TEST(Cli, BadInputIsAnErrorWithNonZeroExit) {
 
 TEST(Cli, ExportRunInspectAndBenchRunSmoke) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist"))
-    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+    PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string out = temp_dir();
   ASSERT_EQ(run("train --model lenet5 --dataset fashion-mnist --wbits 4 --abits 4 --max-steps 0 "
                 "--quiet --out " +
@@ -76,5 +87,54 @@ TEST(Cli, ExportRunInspectAndBenchRunSmoke) {
   // The benchmark harness in smoke mode: correctness of the harness, not speed.
   EXPECT_EQ(run("bench run " + out + "/m.pqm --batch-size 4 --rounds 1 --latency-reps 2"), 0);
   EXPECT_NE(run("bench run " + out + "/missing.pqm"), 0);
+  fs::remove_all(out);
+}
+
+// The first command a user runs prints the number that counts: the exported
+// integer model's accuracy through the runtime, beside the training figure.
+TEST(Cli, QuickstartPrintsTheDeployedAccuracy) {
+  if (!fs::exists(pactq::test::kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
+  const std::string out = temp_dir();
+  std::string text;
+  ASSERT_EQ(run_capture("quickstart --epochs 1 --limit-train 2048 --quiet --out " + out, &text), 0)
+      << text;
+  EXPECT_TRUE(fs::exists(out + "/w4a4/model.pqm")) << text;
+  // The W4/A4 row: training top-1, then the deployed top-1 as a percentage.
+  const auto row = text.find("PACT W4/A4 (fp first/last)", text.find("deployed"));
+  ASSERT_NE(row, std::string::npos) << text;
+  const std::string line = text.substr(row, text.find('\n', row) - row);
+  int percents = 0;
+  for (char ch : line) percents += ch == '%';
+  EXPECT_EQ(percents, 2) << line;
+  EXPECT_NE(text.find("W4/A4 deployed vs float"), std::string::npos) << text;
+  // ... and the run's metrics carry it per epoch (the report's deployed column).
+  std::ifstream m(out + "/w4a4/metrics.jsonl");
+  std::string last, l;
+  while (std::getline(m, l)) last = l;
+  EXPECT_TRUE(nlohmann::json::parse(last).contains("test_top1_deployed")) << last;
+  fs::remove_all(out);
+}
+
+// `eval --config RECIPE` evaluates the recipe's network (it used to ignore the
+// recipe and evaluate a float network); the command line still wins, and a
+// checkpoint with a recipe is refused (the checkpoint defines the network).
+TEST(Cli, EvalTakesTheRecipesNetwork) {
+  if (!fs::exists(kCifar) || !fs::exists(pactq::test::kPretrained))
+    PACTQ_SKIP_MISSING("shared CIFAR-10 or the pretrained ResNet20 not present");
+  const std::string cfg =
+      std::string(PACTQ_SOURCE_DIR) + "/configs/resnet20_cifar10_pact_w2a2.toml";
+  const std::string common = " --data-dir " + kCifar + " --init-from " + pactq::test::kPretrained +
+                             " --limit-test 64 --quiet";
+  std::string text;
+  ASSERT_EQ(run_capture("eval --config " + cfg + common, &text), 0) << text;
+  EXPECT_NE(text.find("W2/A2 dorefa/pact"), std::string::npos) << text;
+  ASSERT_EQ(run_capture("eval --config " + cfg + " --abits 4" + common, &text), 0) << text;
+  EXPECT_NE(text.find("W2/A4 dorefa/pact"), std::string::npos) << text;
+  const std::string out = temp_dir();
+  ASSERT_EQ(run("train --config " + cfg + " --data-dir " + kCifar +
+                " --max-steps 0 --quiet --out " + out),
+            0);
+  EXPECT_NE(run_capture("eval " + out + "/last.pt --config " + cfg, &text), 0);
+  EXPECT_NE(text.find("defines the network"), std::string::npos) << text;
   fs::remove_all(out);
 }

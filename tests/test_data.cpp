@@ -22,15 +22,15 @@
 #include "pactq/data/loader.h"
 #include "pactq/data/registry.h"
 #include "pactq/data/transforms.h"
+#include "test_env.h"
 
 namespace fs = std::filesystem;
 using namespace pactq::data;
 
 namespace {
 
-const std::string kCifarDir =
-    std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
-const std::string kFashionDir = "/usr/share/datasets/fashion-mnist";
+const std::string kCifarDir = pactq::test::kCifar;
+const std::string kFashionDir = pactq::test::kFashion;
 
 class TempDir {
  public:
@@ -256,7 +256,7 @@ TEST(DataCifar, BadInputsNameTheFile) {
 }
 
 TEST(DataCifar, RealCifar10TestBatch) {
-  if (!fs::exists(kCifarDir + "/test_batch.bin")) GTEST_SKIP() << "no " << kCifarDir;
+  if (!fs::exists(kCifarDir + "/test_batch.bin")) PACTQ_SKIP_MISSING("no " << kCifarDir);
   auto ds = open_dataset("cifar10", kCifarDir, Split::Test);
   ASSERT_EQ(ds->size(), 10000);
   std::vector<int> hist(10, 0);
@@ -326,7 +326,7 @@ TEST(DataIdx, BadInputsNameTheFile) {
 }
 
 TEST(DataIdx, RealFashionMnist) {
-  if (!fs::exists(kFashionDir + "/t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "not installed";
+  if (!fs::exists(kFashionDir + "/t10k-images-idx3-ubyte.gz")) PACTQ_SKIP_MISSING("not installed");
   EXPECT_EQ(default_data_dir("fashion-mnist"), kFashionDir);
   auto test = open_dataset("fashion-mnist", "", Split::Test);  // default directory
   ASSERT_EQ(test->size(), 10000);
@@ -765,7 +765,7 @@ TEST(DataLoader, HoldoutSplitIsDisjointCompleteAndFixedBySeed) {
 }
 
 TEST(DataCifar, TrainFilesChooseTheFilesRead) {
-  if (!fs::exists(kCifarDir + "/data_batch_1.bin")) GTEST_SKIP() << "no " << kCifarDir;
+  if (!fs::exists(kCifarDir + "/data_batch_1.bin")) PACTQ_SKIP_MISSING("no " << kCifarDir);
   DatasetOptions o;
   o.train_files = {"data_batch_2.bin", "data_batch_3.bin"};
   auto two = open_dataset("cifar10", kCifarDir, Split::Train, o);

@@ -28,6 +28,7 @@
 #include "pactq/train/safetensors.h"
 #include "pactq/train/step_metrics.h"
 #include "pactq/train/trainer.h"
+#include "test_env.h"
 #include "train_test_util.h"
 
 namespace fs = std::filesystem;
@@ -36,7 +37,7 @@ using namespace pactq::train;
 namespace {
 
 const std::string kExe = std::string(PACTQ_BINARY_DIR) + "/pactq";
-const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+using pactq::test::kFashion;
 
 std::string temp_dir(const std::string& tag) {
   std::string pattern = (fs::temp_directory_path() / ("pactq_" + tag + "_XXXXXX")).string();
@@ -254,7 +255,7 @@ TEST(DeviceCheckpoint, TensorsAndOptimiserStateLoadOnTheCpu) {
 }
 
 TEST(DeviceTraining, DeferredChecksStillStopADivergingRun) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   // The GPU's path on the CPU: host reads every 50 steps. A NaN weight makes
   // step 1's loss NaN; the read forced before --max-steps' checkpoint finds
   // it, names a parameter, and no checkpoint holds the diverged weights.
@@ -359,7 +360,7 @@ TEST(DeviceAmp, ScopeAutocastsConvolutionsAndRestoresTheState) {
 }
 
 TEST(DeviceAmp, Bf16TrainingStepsLearn) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   // --amp bf16 through the trainer on the CPU (CPU autocast is the same
   // mechanism as CUDA's): the loss falls and the checkpoint stays float32.
   const std::string dir = temp_dir("devamp");
@@ -522,4 +523,59 @@ TEST(DeviceCudaGraph, RefusedWithoutCudaInOneLine) {
     EXPECT_NE(out.text.find("--cuda-graph: needs a CUDA device"), std::string::npos) << out.text;
     EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 1) << out.text;
   }
+}
+
+// A replayed graph must read each new batch: a graph that kept the captured
+// input would still make the loss fall on a repeated batch, so compare the
+// replayed step's gradients with the eager step's, batch by batch, on batches
+// the capture never saw (and check that they differ from batch to batch).
+TEST(DeviceCudaGraph, ReplayedStepsMatchEagerGradientsOnNewBatches) {
+  if (pactq::compat::cuda_device_count() == 0) PACTQ_SKIP_HARDWARE("no CUDA device");
+  if (!cuda_graphs_built()) PACTQ_SKIP_HARDWARE("a build without the CUDA graph step");
+  TrainConfig c;
+  c.model = "lenet5";
+  c.wbits = c.abits = "4";
+  c.alpha_init = 3;
+  const at::Device cuda(at::kCUDA, 0);
+  at::manual_seed(21);
+  auto graphed = build_model(c, 10);
+  auto eager = build_model(c, 10);
+  {
+    at::NoGradGuard no_grad;
+    auto src = graphed->named_parameters();
+    for (auto& p : eager->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  graphed->to(cuda);
+  eager->to(cuda);
+  auto forward_of = [](pactq::models::QuantModel& m) {
+    return [&m](const at::Tensor& x, const at::Tensor& y) {
+      at::Tensor logits = m.forward(x);
+      return std::make_pair(at::cross_entropy_loss(logits, y), logits);
+    };
+  };
+  CudaGraphStep step(*graphed, /*eager_steps=*/2);
+  at::Tensor previous;
+  for (int b = 0; b < 7; ++b) {
+    const at::Tensor x = at::randn({16, 1, 28, 28}, at::TensorOptions().device(cuda));
+    const at::Tensor y =
+        at::randint(0, 10, {16}, at::TensorOptions().dtype(at::kLong).device(cuda));
+    const auto [loss, logits] = step.run(x, y, forward_of(*graphed));
+    for (auto& p : eager->parameters()) p.mutable_grad() = at::Tensor();
+    const auto [want_loss, want_logits] = forward_of(*eager)(x, y);
+    want_loss.backward();
+    EXPECT_NEAR(loss.item<double>(), want_loss.item<double>(), 1e-4) << "batch " << b;
+    auto want = eager->named_parameters();
+    for (const auto& p : graphed->named_parameters()) {
+      if (!p.value().requires_grad()) continue;
+      const at::Tensor g = p.value().grad(), w = want[p.key()].grad();
+      ASSERT_TRUE(g.defined() && w.defined()) << p.key();
+      EXPECT_TRUE(at::allclose(g, w, 1e-3, 1e-5))
+          << "batch " << b << " " << p.key() << " differs by "
+          << (g - w).abs().max().item<double>();
+    }
+    const at::Tensor g = graphed->named_parameters()["conv1.weight"].grad().clone();
+    if (previous.defined()) EXPECT_FALSE(at::equal(g, previous)) << "batch " << b;
+    previous = g;
+  }
+  EXPECT_TRUE(step.captured());
 }

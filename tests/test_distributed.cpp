@@ -27,6 +27,7 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/config.h"
 #include "pactq/train/model_setup.h"
+#include "test_env.h"
 #include "train_test_util.h"
 
 namespace fs = std::filesystem;
@@ -35,7 +36,7 @@ using namespace pactq;
 namespace {
 
 const std::string kExe = std::string(PACTQ_BINARY_DIR) + "/pactq";
-const char* kFashion = "/usr/share/datasets/fashion-mnist";
+using pactq::test::kFashion;
 
 distributed::EnvReader env_of(std::map<std::string, std::string> vars) {
   auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
@@ -300,6 +301,75 @@ TEST(DistTraining, TwoRanksEqualOneProcessWithTheDoubledBatch) {
   }
 }
 
+// A parameter no rank's backward reaches keeps no gradient, as in one
+// process, so SGD's weight decay and momentum leave it alone; one reached on
+// one rank only gets the mean over ranks (that rank's gradient / 2).
+TEST(DistReducer, ParametersWithoutGradientAreLeftAsOneProcessLeavesThem) {
+  const int port = distributed::free_port();
+  std::vector<std::string> errors(2);
+  std::vector<std::vector<at::Tensor>> after(2);
+  std::vector<std::vector<bool>> has_grad(2);
+  auto rank_main = [&](int r) {
+    try {
+      distributed::DistOptions o;
+      o.world_size = 2;
+      o.rank = r;
+      o.master_port = port;
+      o.timeout_seconds = 60;
+      auto group = distributed::ProcessGroup::connect(distributed::resolve(o, env_of({})),
+                                                      at::Device(at::kCPU));
+      // used: on both ranks; unused: on none; rank0_only: on rank 0.
+      at::Tensor used = at::full({3}, 1.f).requires_grad_();
+      at::Tensor unused = at::full({2}, 1.f).requires_grad_();
+      at::Tensor rank0_only = at::full({2}, 1.f).requires_grad_();
+      distributed::GradientReducer reducer(*group, {used, unused, rank0_only}, 4096);
+      torch::optim::SGD opt({used, unused, rank0_only},
+                            torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.5));
+      for (int step = 0; step < 2; ++step) {
+        opt.zero_grad();
+        at::Tensor loss = (used * (r + 1)).sum();
+        if (r == 0) loss = loss + (rank0_only * 4).sum();
+        reducer.prepare();
+        loss.backward();
+        reducer.finish();
+        opt.step();
+      }
+      for (const at::Tensor& p : {used, unused, rank0_only}) {
+        after[static_cast<size_t>(r)].push_back(p.detach().clone());
+        has_grad[static_cast<size_t>(r)].push_back(p.grad().defined());
+      }
+      group->barrier("end");
+    } catch (const std::exception& e) {
+      errors[static_cast<size_t>(r)] = e.what();
+    }
+  };
+  std::thread t0(rank_main, 0), t1(rank_main, 1);
+  t0.join();
+  t1.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  for (int r = 0; r < 2; ++r) {
+    const auto& a = after[static_cast<size_t>(r)];
+    EXPECT_TRUE(at::equal(a[1], at::full({2}, 1.f))) << "rank " << r << ": moved " << a[1];
+    EXPECT_FALSE(has_grad[static_cast<size_t>(r)][1]) << "rank " << r;
+    EXPECT_TRUE(has_grad[static_cast<size_t>(r)][2]) << "rank " << r;
+    EXPECT_TRUE(at::equal(a[0], after[0][0]) && at::equal(a[2], after[0][2])) << "ranks differ";
+  }
+  // One process would have: grad 1.5 (mean of 1 and 2) for `used`, 2 (4 / 2)
+  // for `rank0_only`, plus weight decay 0.5 * p, momentum 0.9, lr 0.1.
+  auto sgd_two_steps = [](double g) {
+    double p = 1, v = 0;
+    for (int s = 0; s < 2; ++s) {
+      const double d = g + 0.5 * p;
+      v = s == 0 ? d : 0.9 * v + d;
+      p -= 0.1 * v;
+    }
+    return p;
+  };
+  EXPECT_NEAR(after[0][0][0].item<double>(), sgd_two_steps(1.5), 1e-6);
+  EXPECT_NEAR(after[0][2][0].item<double>(), sgd_two_steps(2.0), 1e-6);
+}
+
 TEST(DistLaunch, PassesRanksAndPortsAndReportsAFailingRank) {
   const std::string dir = temp_dir();
   EXPECT_EQ(run_shell(kExe +
@@ -340,7 +410,7 @@ TEST(DistLaunch, PassesRanksAndPortsAndReportsAFailingRank) {
 // The whole command: `pactq launch` of two `pactq train` with --sync-bn
 // against one process with the doubled batch, on the same samples.
 TEST(DistTraining, LaunchedRunEqualsOneProcessAndOnlyRankZeroWrites) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir();
   // Six steps with float codes, one step at W4/A4 (see the test above).
   for (const auto& [bits, steps] : {std::pair<std::string, int>{"--wbits fp --abits fp", 6},
@@ -380,7 +450,7 @@ TEST(DistTraining, LaunchedRunEqualsOneProcessAndOnlyRankZeroWrites) {
 }
 
 TEST(DistFailure, ARankKilledMidRunFailsTheOtherNamingIt) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir();
   const std::string port = std::to_string(distributed::free_port());
   auto env = [&](int rank) {
@@ -411,8 +481,42 @@ TEST(DistFailure, ARankKilledMidRunFailsTheOtherNamingIt) {
   fs::remove_all(dir);
 }
 
+// Ctrl-C reaches the ranks of a launch at different moments; here only rank 1
+// gets it. Both must stop at the same step (one collective decision) and exit
+// as interrupted with rank 0's checkpoint written; stopping alone, rank 1's
+// epoch-sum all-reduce met rank 0's gradient bucket (a mismatch or a hang).
+TEST(DistFailure, CtrlCOnOneRankStopsEveryRankAtTheSameStep) {
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
+  const std::string dir = temp_dir();
+  const std::string port = std::to_string(distributed::free_port());
+  auto env = [&](int rank) {
+    return std::map<std::string, std::string>{{"RANK", std::to_string(rank)},
+                                              {"WORLD_SIZE", "2"},
+                                              {"MASTER_ADDR", "127.0.0.1"},
+                                              {"MASTER_PORT", port}};
+  };
+  const std::string args = lenet_args(dir + "/run", 32, 100000) + " --dist-timeout 20";
+  const pid_t r0 = spawn(args, env(0), dir + "/r0.log");
+  const pid_t r1 = spawn(args, env(1), dir + "/r1.log");
+  for (int i = 0; i < 600 && !fs::exists(dir + "/run/config.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(dir + "/run/config.json")) << slurp(dir + "/r0.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(r1, SIGINT);
+  const int status1 = wait_for(r1, 40);
+  const int status0 = wait_for(r0, 40);
+  const std::string log0 = slurp(dir + "/r0.log"), log1 = slurp(dir + "/r1.log");
+  EXPECT_EQ(status1, 130) << log1;
+  EXPECT_EQ(status0, 130) << "rank 0 did not stop with rank 1: " << log0;
+  EXPECT_NE(log0.find("interrupted"), std::string::npos) << log0;
+  ASSERT_TRUE(fs::exists(dir + "/run/last.pt")) << log0;
+  const auto header = train::read_checkpoint_header(dir + "/run/last.pt");
+  EXPECT_GT(header.state.global_step, 0);
+  fs::remove_all(dir);
+}
+
 TEST(DistFailure, ARankThatNeverStartsFailsTheFirstNamingIt) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir();
   const pid_t r0 = spawn(lenet_args(dir + "/run", 32, 10) + " --dist-timeout 3",
                          {{"RANK", "0"},
@@ -430,8 +534,8 @@ TEST(DistFailure, ARankThatNeverStartsFailsTheFirstNamingIt) {
 
 // torchrun itself (Debian's python3-torch) launching pactq unchanged.
 TEST(DistLaunch, TorchrunLaunchesPactqUnchanged) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  if (run_shell("command -v torchrun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no torchrun";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
+  if (run_shell("command -v torchrun >/dev/null 2>&1") != 0) PACTQ_SKIP_MISSING("no torchrun");
   const std::string dir = temp_dir();
   // --redirects/--tee 2: Debian's torchrun (1.13 on Python 3.11) fails on
   // the default 0 (its Std enum lookup misses members that are not single bits).

@@ -22,6 +22,9 @@
 #include <vector>
 
 #include "export_test_util.h"
+#include "pactq/data/loader.h"
+#include "pactq/data/registry.h"
+#include "pactq/data/transforms.h"
 #include "pactq/export/checkpoint_export.h"
 #include "pactq/export/export_plan.h"
 #include "pactq/export/plan_builder.h"
@@ -37,6 +40,7 @@
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/trainer.h"
+#include "test_env.h"
 #include "train_test_util.h"
 
 namespace fs = std::filesystem;
@@ -46,10 +50,9 @@ using test::temp_dir;
 
 namespace {
 
-const std::string kFashion = "/usr/share/datasets/fashion-mnist";
-const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
-const std::string kPretrained =
-    std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
+using pactq::test::kCifar;
+using pactq::test::kFashion;
+using pactq::test::kPretrained;
 
 struct ZooCase {
   std::string model;
@@ -833,7 +836,7 @@ TEST(ExportFold, FoldedBatchNormMatchesTheTrainedModelLayerByLayer) {
 }
 
 TEST(ExportTrained, Lenet5W4A4AndW2A2AgreeWithTheFakeQuantizedModel) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir("export_lenet");
   for (const std::string bits : {"4", "2"}) {
     const std::string out = dir + "/w" + bits;
@@ -847,7 +850,8 @@ TEST(ExportTrained, Lenet5W4A4AndW2A2AgreeWithTheFakeQuantizedModel) {
 }
 
 TEST(ExportTrained, Resnet20W4A4AndW2A2FineTunesAgreeAndAreSmall) {
-  if (!fs::exists(kPretrained) || !fs::exists(kCifar)) GTEST_SKIP() << "shared data not present";
+  if (!fs::exists(kPretrained) || !fs::exists(kCifar))
+    PACTQ_SKIP_MISSING("shared data not present");
   const std::string dir = temp_dir("export_r20");
   for (const std::string bits : {"4", "2"}) {
     train::TrainConfig c;
@@ -935,7 +939,7 @@ TEST(ExportErrors, BadCheckpointPathIsNamed) {
 // an error naming the checkpoint, the dataset and the directory (it used to be
 // swallowed into a .pqm without names).
 TEST(ExportErrors, UnreadableDatasetIsNamedAndClassNamesAreWritten) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir("export_classes");
   train::TrainConfig c = lenet_config(dir, "4");
   c.num_classes = 10;
@@ -975,6 +979,26 @@ TEST(ExportErrors, UnreadableDatasetIsNamedAndClassNamesAreWritten) {
   EXPECT_NE(text.find("runtime's codes were not checked"), std::string::npos) << text;
   EXPECT_EQ(text.find("100.0000%"), std::string::npos) << text;
   EXPECT_EQ(text.find("runtime exact"), std::string::npos) << text;
+
+  // No images at all: an error saying nothing was compared, not "0.00% (0/0)".
+  struct NoImages : data::Dataset {
+    data::DatasetInfo shape;
+    int64_t size() const override { return 0; }
+    data::Sample get(int64_t) const override { return {}; }
+    int64_t label(int64_t) const override { return 0; }
+    data::DatasetInfo info() const override { return shape; }
+  };
+  auto empty = std::make_shared<NoImages>();
+  empty->shape = data::open_dataset("fashion-mnist", kFashion, data::Split::Test, {})->info();
+  data::DataLoader loader(empty, data::make_pipeline(empty->shape, data::Split::Test), {});
+  rt::Model runtime = rt::Model::load(dir + "/good.pqm");
+  const export_::ExportPlan plan = export_::build_export_plan(*model);
+  try {
+    export_::verify(*model, plan, runtime, loader, {}, {}, 0);
+    ADD_FAILURE() << "verify on no images returned a result";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no images"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

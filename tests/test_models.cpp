@@ -24,6 +24,7 @@
 #include "pactq/nn/precision_policy.h"
 #include "pactq/nn/qconv2d.h"
 #include "pactq/nn/qlinear.h"
+#include "test_env.h"
 
 using namespace pactq;
 using models::create_model;
@@ -31,7 +32,7 @@ using models::ModelOptions;
 
 namespace {
 
-const std::string kDataDir = std::string(PACTQ_SOURCE_DIR) + "/../shared/data";
+const std::string kDataDir = pactq::test::kSharedData;
 const std::string kResnet20File = kDataDir + "/pretrained/resnet20-cifar10.safetensors";
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -531,7 +532,7 @@ TEST(ModelsFloat, ResNet20EqualsHandWrittenForwardOnPretrainedWeights) {
 TEST(ModelsFloat, ResNet20PretrainedClassifiesCifarTestImages) {
   const std::string test_file = kDataDir + "/cifar-10-batches-bin/test_batch.bin";
   std::ifstream in(test_file, std::ios::binary);
-  if (!in) GTEST_SKIP() << "no " << test_file;
+  if (!in) PACTQ_SKIP_MISSING("no " << test_file);
   constexpr int kImages = 256;
   std::vector<unsigned char> raw(static_cast<size_t>(kImages) * 3073);
   in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));

@@ -14,6 +14,7 @@
 #include "pactq/quant/pact.h"
 #include "pactq/quant/pact_kernel.h"
 #include "pactq/quant/weight_quant.h"
+#include "test_env.h"
 
 using pactq::quant::PactImpl;
 
@@ -249,7 +250,7 @@ TEST(QuantPactCuda, FusedCudaEqualsTheCpuKernelBitForBit) {
   // Runs where a CUDA device is visible (scripts/device-check --remote). In a
   // build with pact_cuda.cu the CUDA tensors take the fused CUDA kernels, else
   // the composite; either way the CPU fused kernel is the reference.
-  if (pactq::compat::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  if (pactq::compat::cuda_device_count() == 0) PACTQ_SKIP_HARDWARE("no CUDA device");
   const at::Device gpu(at::kCUDA, 0);
   const at::Tensor probe = at::zeros({8}, at::TensorOptions(gpu));
   EXPECT_EQ(pactq::quant::pact_fused_eligible(probe, alpha_tensor(1.0f).to(gpu)),
@@ -312,7 +313,7 @@ TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
 #if defined(__x86_64__)
   namespace k = pactq::quant::kernels;
   const k::PactKernelSet* avx2 = k::pact_kernel_set(pactq::Isa::kAvx2);
-  if (avx2 == nullptr) GTEST_SKIP() << "no AVX2";
+  if (avx2 == nullptr) PACTQ_SKIP_HARDWARE("no AVX2");
   at::manual_seed(11);
   const int64_t n = 1003;  // not a multiple of 4 or 8
   at::Tensor x = at::randn({n}) * 3;
@@ -350,7 +351,7 @@ TEST(QuantPactKernels, Avx2EqualsScalarIncludingThePackedMask) {
   EXPECT_EQ(gx1, gx2);
   EXPECT_NEAR(s1, s2, 1e-9 * (1 + std::abs(s1)));
 #else
-  GTEST_SKIP() << "x86-64 only";
+  PACTQ_SKIP_HARDWARE("x86-64 only");
 #endif
 }
 
@@ -465,7 +466,7 @@ TEST(QuantWeightCuda, FusedKernelsMatchTheCpu) {
   // CPU path (fused DoReFa, composite SAWB). tanh and the moments are computed
   // by other code on the two devices, so a code may differ by one step where
   // the value lands within an ulp of a rounding tie; nowhere by more.
-  if (pactq::compat::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  if (pactq::compat::cuda_device_count() == 0) PACTQ_SKIP_HARDWARE("no CUDA device");
   using pactq::quant::WeightQuantKind;
   const at::Device gpu(at::kCUDA, 0);
   at::manual_seed(23);

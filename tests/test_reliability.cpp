@@ -21,10 +21,12 @@
 #include <sstream>
 #include <thread>
 
+#include "pactq/common/atomic_file.h"
 #include "pactq/data/idx.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/model_setup.h"
+#include "test_env.h"
 
 namespace fs = std::filesystem;
 using pactq::train::read_checkpoint_header;
@@ -32,8 +34,8 @@ using pactq::train::read_checkpoint_header;
 namespace {
 
 const std::string kExe = std::string(PACTQ_BINARY_DIR) + "/pactq";
-const std::string kFashion = "/usr/share/datasets/fashion-mnist";
-const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
+using pactq::test::kCifar;
+using pactq::test::kFashion;
 
 struct Result {
   int code = 0;  // exit status; -N when killed by signal N
@@ -225,7 +227,7 @@ class BadInput : public ::testing::Test {
     if (!root_.empty()) fs::remove_all(root_);
   }
   void SetUp() override {
-    if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+    if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
     ASSERT_TRUE(fs::exists(pqm_)) << "suite setup failed";
   }
 
@@ -411,13 +413,13 @@ TEST_F(BadInput, TrainUnknownModel) {
 }
 
 TEST_F(BadInput, RunOneChannelModelOnCifar) {
-  if (!fs::exists(kCifar)) GTEST_SKIP() << "shared CIFAR-10 not present";
+  if (!fs::exists(kCifar)) PACTQ_SKIP_MISSING("shared CIFAR-10 not present");
   expect_clear_error(run_pactq({"run", pqm_, "--dataset", "cifar10", "--data-dir", kCifar}),
                      {pqm_, "1x28x28", "3x32x32"});
 }
 
 TEST_F(BadInput, TrainOneChannelModelOnCifar) {
-  if (!fs::exists(kCifar)) GTEST_SKIP() << "shared CIFAR-10 not present";
+  if (!fs::exists(kCifar)) PACTQ_SKIP_MISSING("shared CIFAR-10 not present");
   expect_clear_error(run_pactq({"train", "--model", "lenet5", "--dataset", "cifar10", "--data-dir",
                                 kCifar, "--limit-train", "64", "--batch-size", "32", "--max-steps",
                                 "1", "--quiet", "--out", root_ + "/o_cifar"}),
@@ -563,4 +565,29 @@ TEST_F(BadInput, TrainSigkillDuringCheckpointWritesKeepsLastLoadable) {
       run_pactq(train_args({"--resume", "--max-steps", std::to_string(step + 1), "--out", dir}));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(checkpoint_loads(last));
+}
+
+// A writer killed with SIGKILL leaves FILE.tmp.<pid>; the next write of FILE
+// removes the temps of dead processes, and only those of FILE.
+TEST(AtomicWrite, NextWriteSweepsTempsOfDeadWriters) {
+  std::string pattern = (fs::temp_directory_path() / "pactq_temps_XXXXXX").string();
+  const std::string dir = ::mkdtemp(pattern.data());
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // reaped: the pid names no process now
+  const std::string dead = dir + "/last.pt.tmp." + std::to_string(child);
+  const std::string live = dir + "/last.pt.tmp." + std::to_string(::getppid());
+  const std::string other = dir + "/best.pt.tmp." + std::to_string(child);
+  const std::string not_a_pid = dir + "/last.pt.tmp.x1";
+  for (const std::string& f : {dead, live, other, not_a_pid}) std::ofstream(f) << "partial";
+  const std::string text = "complete";
+  pactq::write_bytes_atomically(dir + "/last.pt", text.data(), text.size());
+  EXPECT_FALSE(fs::exists(dead)) << "a dead writer's temp stays forever";
+  EXPECT_TRUE(fs::exists(live)) << "a live writer's temp was removed under it";
+  EXPECT_TRUE(fs::exists(other)) << "another file's temp is not this write's business";
+  EXPECT_TRUE(fs::exists(not_a_pid));
+  std::ifstream in(dir + "/last.pt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+  fs::remove_all(dir);
 }

@@ -21,6 +21,7 @@
 #include "pactq/report/svg_chart.h"
 #include "pactq/train/config.h"
 #include "pactq/train/metrics_log.h"
+#include "test_env.h"
 
 namespace fs = std::filesystem;
 using pactq::report::LineChart;
@@ -29,7 +30,7 @@ using pactq::report::Series;
 
 namespace {
 const std::string kExe = std::string(PACTQ_BINARY_DIR) + "/pactq";
-const std::string kChromium = "/usr/bin/chromium";
+using pactq::test::kChromium;
 
 std::string temp_dir() {
   std::string pattern = (fs::temp_directory_path() / "pactq_report_XXXXXX").string();
@@ -274,12 +275,14 @@ TEST(Report, AlphaSvgIsAStandaloneChartWithOneSeriesPerAlpha) {
             0);
   EXPECT_NE(err.find("--alpha-svg"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(tmp + "/x.svg"));
+  // Nothing written: the page is not left behind a failure that says otherwise.
+  EXPECT_FALSE(fs::exists(tmp + "/r2.html"));
   fs::remove_all(tmp);
 }
 
 TEST(Report, RealTrainingRun) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist"))
-    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+    PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string tmp = temp_dir();
   ASSERT_EQ(run_pactq("train --model lenet5 --dataset fashion-mnist --epochs 2 --wbits 3 --abits 2 "
                       "--limit-train 512 --limit-test 200 --quiet --out " +
@@ -415,7 +418,7 @@ TEST(Report, MissingDirectoryIsAnError) {
 // ---- in a browser ---------------------------------------------------------------
 
 TEST(Report, BrowserRendersCharts) {
-  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " not installed (scripts/setup)";
+  if (!fs::exists(kChromium)) PACTQ_SKIP_MISSING(kChromium << " not installed (scripts/setup)");
   const std::string tmp = temp_dir();
   FakeRun a;
   a.deployed = true;

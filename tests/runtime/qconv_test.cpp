@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 
+#include "../skip.h"
 #include "pactq/runtime/kernels/amx/qconv_amx.h"
 #include "pactq/runtime/kernels/avx2/qconv_lut_avx2.h"  // the AVX2 modes a case must reach
 #include "pactq/runtime/kernels/kernels.h"
@@ -263,7 +264,7 @@ class QConvIsa : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     const k::KernelSet* set = k::kernel_set(isa_named(GetParam()));
     kern_ = set ? set->qconv : nullptr;
-    if (!kern_) GTEST_SKIP() << GetParam() << " kernel not available on this CPU/build";
+    if (!kern_) PACTQ_SKIP_HARDWARE(GetParam() << " kernel not available on this CPU/build");
   }
   void check(const ConvCase& cc) {
     const Built b = build(cc);
@@ -651,7 +652,7 @@ INSTANTIATE_TEST_SUITE_P(Variants, FConvIsa, ::testing::Values("avx2", "avx512")
 
 TEST_P(FConvIsa, MatchesReferenceBitExactly) {
   const k::KernelSet* set = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
-  if (!set) GTEST_SKIP() << GetParam() << " not available";
+  if (!set) PACTQ_SKIP_HARDWARE(GetParam() << " not available");
   std::mt19937 rng(9);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int it = 0; it < 100; ++it) {
@@ -709,7 +710,7 @@ TEST_P(FConvIsa, FirstConvShapesBitExactly) {
   // run as one contiguous (tap, channel) loop; also with groups (the per-tap
   // path) and with code input.
   const k::KernelSet* set = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
-  if (!set) GTEST_SKIP() << GetParam() << " not available";
+  if (!set) PACTQ_SKIP_HARDWARE(GetParam() << " not available");
   std::mt19937 rng(17);
   struct S {
     int cin, cout, k, s, p, h, w, groups;

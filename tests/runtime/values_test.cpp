@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../skip.h"
 #include "pactq/runtime/kernels/kernels.h"
 
 namespace pactq::rt {
@@ -23,7 +24,7 @@ class ValuesIsa : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     set_ = k::kernel_set(GetParam() == "avx2" ? Isa::kAvx2 : Isa::kAvx512Vnni);
-    if (!set_) GTEST_SKIP() << GetParam() << " kernel set not available on this CPU/build";
+    if (!set_) PACTQ_SKIP_HARDWARE(GetParam() << " kernel set not available on this CPU/build");
   }
   const k::KernelSet* set_ = nullptr;
 };

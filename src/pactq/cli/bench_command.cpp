@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/cli/shipped_files.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/weight_quant.h"
@@ -32,22 +33,10 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPeerScript = "py_resnet20_pact.py";
 
-// The peer script beside the source tree the binary was built in (<build>/
-// ../../shared/peer), so `--peer` works from any working directory; then
-// ../shared/peer under the working directory. Empty if neither exists.
+// The peer script of ../shared/peer beside the source tree (found as the
+// shipped files are: cli/shipped_files.h). Empty if it is not there.
 std::string default_peer_script() {
-  std::vector<fs::path> candidates;
-#ifdef PACTQ_SOURCE_DIR
-  candidates.push_back(fs::path(PACTQ_SOURCE_DIR) / "../shared/peer" / kPeerScript);
-#endif
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / "../../shared/peer" / kPeerScript);
-  candidates.push_back(fs::path("../shared/peer") / kPeerScript);
-  for (const fs::path& c : candidates) {
-    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c, ec).string();
-  }
-  return {};
+  return find_shipped_file(std::string("../shared/peer/") + kPeerScript);
 }
 
 // One shell word (the paths go through popen's sh).
@@ -158,9 +147,8 @@ void add_bench_train(CLI::App& bench) {
   cmd->add_flag("--peer", a->peer, "also run the Python eager peer at the same bits");
   const std::string found = default_peer_script();
   cmd->add_option("--peer-script", a->peer_script,
-                  "the peer script (default: shared/peer/py_resnet20_pact.py beside the source "
-                  "tree of this binary, <binary dir>/../../shared/peer, else ../shared/peer "
-                  "under the working directory)")
+                  "the peer script (default: ../shared/peer/py_resnet20_pact.py beside the "
+                  "source tree of this binary, or under PACTQ_DATA_DIR)")
       ->default_str(found.empty() ? "not found" : found);
   cmd->add_option("--python", a->python, "Python with torch for the peer")->capture_default_str();
   cmd->add_flag("!--no-memory", a->memory, "skip the peak-memory measurement");
@@ -178,8 +166,9 @@ void add_bench_train(CLI::App& bench) {
         script = default_peer_script();
         if (script.empty()) {
           throw std::invalid_argument(
-              "--peer-script: py_resnet20_pact.py not found beside the source tree (<binary "
-              "dir>/../../shared/peer) nor in ../shared/peer; give its path");
+              "--peer-script: " +
+              shipped_file_search_note(std::string("../shared/peer/") + kPeerScript) +
+              "; give its path");
         }
       }
       if (!fs::is_regular_file(script)) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/cli/shipped_files.h"
 #include "pactq/cli/timing.h"
 #include "pactq/runtime/model.h"
 
@@ -44,18 +45,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// tools/ort of the source tree the binary was built in (<build>/../tools/ort),
-// then ./tools/ort. Empty if neither has bench_ort.js.
+// tools/ort (bench_ort.js and its node_modules), installed or in the source
+// tree (cli/shipped_files.h); empty if not found.
 std::string default_ort_dir() {
-  std::vector<fs::path> candidates;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / "../tools/ort");
-  candidates.push_back("tools/ort");
-  for (const fs::path& c : candidates) {
-    if (fs::is_regular_file(c / "bench_ort.js", ec)) return fs::weakly_canonical(c, ec).string();
-  }
-  return {};
+  const std::string script = find_shipped_file("tools/ort/bench_ort.js");
+  return script.empty() ? script : fs::path(script).parent_path().string();
 }
 
 std::string quote(const std::string& s) {
@@ -114,16 +108,20 @@ void add_bench_onnx(CLI::App& bench) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--node", a->node, "Node.js to run ONNX Runtime with")->capture_default_str();
+  const std::string found = default_ort_dir();
   cmd->add_option("--ort-dir", a->ort_dir,
-                  "folder with bench_ort.js and node_modules/onnxruntime-node (default: tools/ort "
-                  "of the source tree; scripts/setup installs it)");
+                  "folder with bench_ort.js and node_modules/onnxruntime-node (default: tools/ort, "
+                  "installed or of the source tree; scripts/setup installs its node_modules)")
+      ->default_str(found.empty() ? "not found" : found);
   cmd->callback([a] {
     if (a->batch < 1) throw std::invalid_argument("--batch-size: expected a positive integer");
     if (a->threads < 0) throw std::invalid_argument("--threads: expected 0 or more");
     std::string dir = a->ort_dir.empty() ? default_ort_dir() : a->ort_dir;
     if (dir.empty() || !fs::is_regular_file(fs::path(dir) / "bench_ort.js")) {
-      throw std::invalid_argument("--ort-dir: " + (dir.empty() ? std::string("tools/ort") : dir) +
-                                  "/bench_ort.js not found; give the folder of pactq's tools/ort");
+      throw std::invalid_argument("--ort-dir: " +
+                                  (dir.empty() ? shipped_file_search_note("tools/ort/bench_ort.js")
+                                               : dir + "/bench_ort.js not found") +
+                                  "; give the folder of pactq's tools/ort");
     }
     if (!fs::is_directory(fs::path(dir) / "node_modules/onnxruntime-node")) {
       throw std::invalid_argument("--ort-dir: " + dir +

@@ -18,6 +18,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/coprocess.h"
+#include "pactq/cli/shipped_files.h"
 #include "pactq/cli/timing.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
@@ -37,21 +38,9 @@ struct PeerNet {
 };
 constexpr PeerNet kPeerNets[] = {{"resnet20", 32}, {"preact_resnet18", 224}, {"alexnet_bn", 224}};
 
-// The int8 peer in the source tree this binary was built from, else beside
-// the binary's build directory, else under the working directory.
+// The int8 peer (bench/peers), installed or in the source tree (cli/shipped_files.h).
 std::string default_int8_peer() {
-  std::vector<fs::path> candidates;
-#ifdef PACTQ_SOURCE_DIR
-  candidates.push_back(fs::path(PACTQ_SOURCE_DIR) / kInt8Peer);
-#endif
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / ".." / kInt8Peer);
-  candidates.push_back(kInt8Peer);
-  for (const fs::path& c : candidates) {
-    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c, ec).string();
-  }
-  return {};
+  return find_shipped_file(kInt8Peer);
 }
 
 // One measured quantity over the rounds.
@@ -147,8 +136,11 @@ void add_bench_run(CLI::App& bench) {
                 "also time PyTorch int8 (FX static quantization, oneDNN, calibrated) on the same "
                 "network: resnet20 (its pretrained weights; accuracy printed), preact_resnet18 "
                 "and alexnet_bn at 224x224 (random weights)");
+  const std::string found = default_int8_peer();
   cmd->add_option("--peer-script", a->peer_script,
-                  "the int8 peer (default: bench/peers/py_int8_peer.py of the source tree)");
+                  "the int8 peer (default: bench/peers/py_int8_peer.py, installed or of the "
+                  "source tree)")
+      ->default_str(found.empty() ? "not found" : found);
   cmd->add_flag("!--no-peer-accuracy", a->peer_accuracy,
                 "skip the peer's resnet20 test-set accuracy (a faster start)");
   cmd->add_option("--python", a->python, "Python with torch for the peer")->capture_default_str();
@@ -175,8 +167,8 @@ void add_bench_run(CLI::App& bench) {
       }
       std::string script = a->peer_script.empty() ? default_int8_peer() : a->peer_script;
       if (script.empty()) {
-        throw std::invalid_argument("--peer-script: " + std::string(kInt8Peer) +
-                                    " not found in the source tree; give its path");
+        throw std::invalid_argument("--peer-script: " + shipped_file_search_note(kInt8Peer) +
+                                    "; give its path");
       }
       if (!fs::is_regular_file(script)) {
         throw std::invalid_argument("--peer-script: " + script + " not found");

@@ -35,6 +35,25 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--no-deployed", args->no_deployed,
                 "skip the deployed model's accuracy (reported by default for a checkpoint)");
   cmd->callback([args, cmd] {
+    // A recipe (--config, read by the top app for `train`) defines the network
+    // to evaluate: its model, data and precision keys apply here too, below
+    // the command line; its optimisation keys mean nothing to eval.
+    const CLI::Option* recipe = cmd->get_parent()->get_option_no_throw("--config");
+    if (recipe != nullptr && recipe->count() > 0) {
+      const std::string path = recipe->as<std::string>();
+      if (!args->checkpoint.empty()) {
+        throw std::invalid_argument("--config " + path + ": the checkpoint " + args->checkpoint +
+                                    " defines the network; evaluate it without a recipe");
+      }
+      for (const CLI::ConfigItem& item :
+           cmd->get_parent()->get_config_formatter()->from_file(path)) {
+        if (item.parents.size() != 1 || item.parents[0] != "train") continue;
+        CLI::Option* opt = cmd->get_option_no_throw("--" + item.name);
+        if (opt == nullptr || opt->count() > 0) continue;  // training-only, or given on the line
+        opt->add_result(item.inputs);
+        opt->run_callback();
+      }
+    }
     train::TrainConfig config = args->config;
     const at::Device device = train::resolve_device(config.device);  // fails before any work
     models::QuantModelPtr model;

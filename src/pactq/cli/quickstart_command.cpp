@@ -1,11 +1,18 @@
 // `pactq quickstart`: the README's first command. Trains lenet5 on
 // Fashion-MNIST (from the Debian package) at full precision and with PACT
-// W4/A4, then prints both accuracies side by side.
+// W4/A4, exports the W4/A4 model and runs it with the integer runtime, then
+// prints the accuracies side by side: the deployed one is what a user gets.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/cli/runtime_accuracy.h"
+#include "pactq/export/checkpoint_export.h"
+#include "pactq/export/deployed_eval.h"
+#include "pactq/runtime/model.h"
 #include "pactq/train/trainer.h"
 
 namespace pactq::cli {
@@ -54,22 +61,44 @@ void add_quickstart_command(CLI::App& app) {
       c.threads = args->threads;
       c.limit_train = args->limit_train;
       c.quiet = args->quiet;
+      c.eval_deployed = run.bits != "fp";  // the exported model's accuracy every epoch
       fmt::print("== {} ==\n", run.label);
       std::fflush(stdout);
-      run.result = train::run_training(c);
+      run.result = train::run_training(c, export_::evaluate_deployed);
     }
-    fmt::print("\nlenet5 on Fashion-MNIST, {} epochs each:\n", args->epochs);
-    fmt::print("  {:<30} {:>11} {:>10} {:>9}\n", "precision", "test top-1", "img/s", "time");
-    for (const Run& run : runs) {
-      fmt::print("  {:<30} {:>10.2f}% {:>10.0f} {:>8.0f}s\n", run.label, run.result.final_test_top1,
-                 run.result.images_per_second, run.result.seconds);
-    }
-    fmt::print("  W4/A4 vs float: {:+.2f} points\n",
-               runs[1].result.final_test_top1 - runs[0].result.final_test_top1);
+    // The W4/A4 model as deployed: exported to a .pqm and run by the integer runtime.
+    const std::string pqm = runs[1].dir + "/model.pqm";
+    const export_::ExportReport exported =
+        export_::export_checkpoint(runs[1].dir + "/last.pt", pqm);
+    RuntimeTestSet set;
+    set.dataset = "fashion-mnist";
+    set.data_dir = args->data_dir;
+    set.threads = args->threads > 0
+                      ? args->threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const RuntimeAccuracy deployed = runtime_accuracy(rt::Model::load(pqm), pqm, set);
+
+    fmt::print("\nlenet5 on Fashion-MNIST, {} epochs each (test top-1 of the last epoch):\n",
+               args->epochs);
+    fmt::print("  {:<30} {:>11} {:>14} {:>10} {:>9}\n", "precision", "training", "deployed",
+               "img/s", "time");
+    fmt::print("  {:<30} {:>10.2f}% {:>14} {:>10.0f} {:>8.0f}s\n", runs[0].label,
+               runs[0].result.final_test_top1, "(float)", runs[0].result.images_per_second,
+               runs[0].result.seconds);
+    fmt::print("  {:<30} {:>10.2f}% {:>13.2f}% {:>10.0f} {:>8.0f}s\n", runs[1].label,
+               runs[1].result.final_test_top1, deployed.top1(), runs[1].result.images_per_second,
+               runs[1].result.seconds);
+    fmt::print("  W4/A4 deployed vs float: {:+.2f} points\n",
+               deployed.top1() - runs[0].result.final_test_top1);
+    fmt::print(
+        "  training = the fake-quantized LibTorch model; deployed = {} ({} bytes, integer "
+        "runtime, {})\n",
+        pqm, exported.file_bytes, rt::Model::load(pqm).isa());
     fmt::print(
         "\nfiles: {0}/fp32 and {0}/w4a4 (metrics.csv, metrics.jsonl, config.json, last.pt, "
-        "best.pt)\n"
-        "next: pactq eval {0}/w4a4/best.pt\n",
+        "best.pt, model.pqm)\n"
+        "next: pactq run {0}/w4a4/model.pqm --dataset fashion-mnist; pactq report {0}/fp32 "
+        "{0}/w4a4\n",
         args->out);
   });
 }

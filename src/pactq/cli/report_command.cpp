@@ -31,15 +31,20 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--alpha-svg", o->alpha_svg,
                   "also write the first run's per-layer alpha chart as a standalone SVG file");
   cmd->callback([o] {
+    // The alpha chart is checked before anything is written, so a failing
+    // --alpha-svg leaves no half-done output behind a "wrote" line.
+    std::string svg;
+    if (!o->alpha_svg.empty()) {
+      svg = report::alpha_chart_svg(report::load_run(o->runs.front()));
+      if (svg.empty()) {
+        throw std::invalid_argument("--alpha-svg: " + o->runs.front() +
+                                    " has no learned PACT alpha in its metrics (nothing written)");
+      }
+    }
     const std::vector<std::string> warnings = report::write_report(o->runs, o->out);
     for (const auto& w : warnings) std::fprintf(stderr, "pactq: warning: %s\n", w.c_str());
     fmt::print("wrote {} ({} run{})\n", o->out, o->runs.size(), o->runs.size() == 1 ? "" : "s");
-    if (!o->alpha_svg.empty()) {
-      const std::string svg = report::alpha_chart_svg(report::load_run(o->runs.front()));
-      if (svg.empty()) {
-        throw std::invalid_argument("--alpha-svg: " + o->runs.front() +
-                                    " has no learned PACT alpha in its metrics");
-      }
+    if (!svg.empty()) {
       const std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg;
       write_bytes_atomically(o->alpha_svg, text.data(), text.size());
       fmt::print("wrote {}\n", o->alpha_svg);

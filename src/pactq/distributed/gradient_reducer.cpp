@@ -13,6 +13,7 @@ GradientReducer::GradientReducer(ProcessGroup& group, std::vector<at::Tensor> pa
   const size_t n = params_.size();
   bucket_of_.resize(n);
   offset_of_.resize(n);
+  member_index_.resize(n);
   arrived_.assign(n, false);
   // Reverse order; a new bucket when full or when dtype/device change (one
   // flat buffer holds one kind of tensor).
@@ -34,11 +35,17 @@ GradientReducer::GradientReducer(ProcessGroup& group, std::vector<at::Tensor> pa
     Bucket& b = buckets_.back();
     bucket_of_[k] = buckets_.size() - 1;
     offset_of_[k] = b.offsets.back();
+    member_index_[k] = b.members.size();
     b.members.push_back(k);
     b.offsets.push_back(b.offsets.back() + p.numel());
   }
+  // Behind each bucket's gradients, one flag per member: 1 where this rank's
+  // backward produced its gradient. All-reduced with them, they count the
+  // ranks that did, so a parameter no rank reached keeps no gradient (as in
+  // one process) rather than a zero that weight decay and momentum would use.
   for (Bucket& b : buckets_) {
-    b.flat = at::zeros({b.offsets.back()}, b.flat.options());
+    b.flags_at = b.offsets.back();
+    b.flat = at::zeros({b.flags_at + static_cast<int64_t>(b.members.size())}, b.flat.options());
     b.offsets.pop_back();
   }
   for (size_t k = 0; k < n; ++k) {
@@ -55,6 +62,7 @@ void GradientReducer::prepare() {
   for (Bucket& b : buckets_) {
     b.pending = static_cast<int64_t>(b.members.size());
     b.reduce.reset();
+    b.flat.narrow(0, b.flags_at, static_cast<int64_t>(b.members.size())).zero_();
   }
   arrived_.assign(params_.size(), false);
   next_launch_ = 0;
@@ -66,6 +74,7 @@ void GradientReducer::on_gradient(size_t param, const at::Tensor& grad) {
   arrived_[param] = true;
   Bucket& b = buckets_[bucket_of_[param]];
   b.flat.narrow(0, offset_of_[param], grad.numel()).copy_(grad.reshape(-1));
+  b.flat.narrow(0, b.flags_at + static_cast<int64_t>(member_index_[param]), 1).fill_(1);
   if (--b.pending == 0) launch_ready();
 }
 
@@ -80,9 +89,11 @@ void GradientReducer::launch_ready() {
 }
 
 void GradientReducer::finish() {
-  // Parameters backward did not reach: zero, the same on every rank.
+  // Parameters backward did not reach here: zero gradient, flag 0.
+  bool all_here = true;
   for (size_t k = 0; k < params_.size(); ++k) {
     if (arrived_[k]) continue;
+    all_here = false;
     arrived_[k] = true;
     Bucket& b = buckets_[bucket_of_[k]];
     b.flat.narrow(0, offset_of_[k], params_[k].numel()).zero_();
@@ -94,8 +105,19 @@ void GradientReducer::finish() {
   const double scale = 1.0 / group_.size();
   for (Bucket& b : buckets_) {
     b.reduce->wait();
+    // The ranks that produced each member's gradient (exact small integers),
+    // read only when this rank missed one (every member counts >= 1 otherwise),
+    // so the usual step has no device-to-host copy.
+    at::Tensor counts;
+    if (!all_here) {
+      counts = b.flat.narrow(0, b.flags_at, static_cast<int64_t>(b.members.size()))
+                   .to(at::kCPU, at::kFloat)
+                   .contiguous();
+    }
     b.flat.mul_(scale);
     for (size_t i = 0; i < b.members.size(); ++i) {
+      // No rank reached it: leave .grad as one process would.
+      if (counts.defined() && counts.data_ptr<float>()[i] == 0.f) continue;
       at::Tensor& p = params_[b.members[i]];
       const at::Tensor mean = b.flat.narrow(0, b.offsets[i], p.numel()).view_as(p);
       if (p.grad().defined()) {

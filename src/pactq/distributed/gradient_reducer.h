@@ -33,7 +33,9 @@ class GradientReducer {
   // Call before loss.backward(): arms the hooks for one step.
   void prepare();
   // Call after loss.backward(): reduces what is left (parameters that got no
-  // gradient count as zero), waits, and leaves every .grad the mean over ranks.
+  // gradient here count as zero), waits, and leaves every .grad the mean over
+  // ranks; a parameter no rank's backward reached keeps its .grad untouched
+  // (undefined after zero_grad), so the optimiser skips it as in one process.
   void finish();
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
@@ -46,7 +48,8 @@ class GradientReducer {
   struct Bucket {
     std::vector<size_t> members;  // indices into params_
     std::vector<int64_t> offsets;
-    at::Tensor flat;
+    at::Tensor flat;       // the members' gradients, then one arrival flag per member
+    int64_t flags_at = 0;  // where the flags start
     int64_t pending = 0;
     std::unique_ptr<PendingReduce> reduce;
   };
@@ -56,8 +59,9 @@ class GradientReducer {
   ProcessGroup& group_;
   std::vector<at::Tensor> params_;
   std::vector<unsigned> hook_handles_;
-  std::vector<size_t> bucket_of_;   // per parameter
-  std::vector<int64_t> offset_of_;  // per parameter, within its bucket
+  std::vector<size_t> bucket_of_;     // per parameter
+  std::vector<int64_t> offset_of_;    // per parameter, within its bucket
+  std::vector<size_t> member_index_;  // per parameter, its place in its bucket's members
   std::vector<bool> arrived_;
   std::vector<Bucket> buckets_;
   size_t next_launch_ = 0;

@@ -225,7 +225,12 @@ VerifyResult verify(models::QuantModel& model, const ExportPlan& plan, rt::Model
       r.code_images += k;
     }
   }
-  if (r.images > 0) {
+  if (r.images == 0) {
+    // "0.00% (0/0)" would read as a total disagreement; nothing was compared.
+    throw std::runtime_error("verify: the " + pixels.dataset().info().name +
+                             " test set gave no images, so nothing was compared");
+  }
+  {
     r.agreement = 100.0 * r.agree / r.images;
     r.ref_agreement = 100.0 * r.ref_agree / r.images;
     r.torch_top1 = 100.0 * r.torch_correct / r.images;
@@ -253,6 +258,10 @@ VerifyResult verify_checkpoint(const std::string& checkpoint, const std::string&
   c.limit_test = images;
   c.batch_size = 256;
   auto loader = train::make_test_loader(c);
+  if (loader->dataset().size() == 0) {
+    throw std::runtime_error("--verify: the test set in " + c.data_dir +
+                             " has no images, so nothing can be compared");
+  }
   return verify(*r.model, plan, runtime, *loader, r.config.mean, r.config.std, code_images);
 }
 

@@ -136,6 +136,13 @@ double DataParallel::from_lead(double value) {
   return v[0].item<double>();
 }
 
+bool DataParallel::any(bool local) {
+  if (!group_) return local;
+  at::Tensor flag = for_group(at::full({1}, local ? 1.0 : 0.0, at::kDouble));
+  group_->allreduce_sum(flag, "agreeing whether to stop");
+  return flag.item<double>() > 0;
+}
+
 void DataParallel::finish() {
   if (!group_) return;
   group_->barrier("waiting for every rank to finish");

@@ -60,6 +60,10 @@ class DataParallel {
   void gather_epoch_sums(TrainState& state);
   // Rank 0's `value` on every rank.
   double from_lead(double value);
+  // Whether any rank's `local` is true, on every rank (one small all-reduce):
+  // a decision such as stopping on Ctrl-C must be taken by all ranks at the
+  // same step, or their next collectives pair up wrongly or hang.
+  bool any(bool local);
 
   // Waits for every rank, then says this rank ends normally.
   void finish();

@@ -21,7 +21,19 @@ std::string locate_non_finite(models::QuantModel& model, const at::Tensor& image
   }
   at::NoGradGuard no_grad;
   nn::NonFiniteProbe probe;
-  const at::Tensor logits = model.forward(images);
+  // In eval mode: BatchNorm uses its running statistics, so the probe moves no
+  // statistics and, under --sync-bn, issues no collective that only this rank
+  // would enter (it runs on the rank that saw the non-finite loss).
+  const bool was_training = model.is_training();
+  model.eval();
+  at::Tensor logits;
+  try {
+    logits = model.forward(images);
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
   if (probe.first() != nullptr) {
     for (const auto& item : model.named_modules("", /*include_self=*/false)) {
       if (item.value().get() == static_cast<const torch::nn::Module*>(probe.first())) {

@@ -342,7 +342,12 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       images_this_run += n;
       ++state.global_step;
       ++state.batch_in_epoch;
-      const bool stop_now = interrupt.requested();
+      // Every rank stops at the same step, whichever saw the Ctrl-C (a launch
+      // delivers it to each at its own moment): they agree every sync_every
+      // steps, where the host reads the device anyway.
+      const bool stop_now = parallel.enabled() ? state.global_step % sync_every == 0 &&
+                                                     parallel.any(interrupt.requested())
+                                               : interrupt.requested();
       if (stop_now) take_metrics(images);  // the checkpoint below holds every step
       if (step_metrics.pending_steps() == 0) {
         const double elapsed = seconds_since(epoch_start);
@@ -428,7 +433,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
                                    std::filesystem::copy_options::overwrite_existing);
       });
     }
-    if (interrupt.requested()) throw interrupted(next);
+    if (parallel.any(interrupt.requested())) throw interrupted(next);
     if (!config.quiet) {
       std::string extra;
       if (test_deployed) extra += fmt::format(" deployed {:.2f}%", test_deployed->top1);
