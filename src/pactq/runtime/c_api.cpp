@@ -28,13 +28,20 @@ pactq_status fail(pactq_status status, const std::string& message) {
   return status;
 }
 
+// Every status call that succeeds says so: last_error describes the last call.
+pactq_status ok() {
+  last_error.clear();
+  return PACTQ_OK;
+}
+
 // Runs `body`, mapping what it throws to a status.
 template <typename Body>
 pactq_status guarded(Body&& body) {
   try {
     body();
-    last_error.clear();
-    return PACTQ_OK;
+    return ok();
+  } catch (const pactq::rt::IoError& e) {
+    return fail(PACTQ_ERROR_IO, e.what());
   } catch (const pactq::rt::FormatError& e) {
     return fail(PACTQ_ERROR_FORMAT, e.what());
   } catch (const std::invalid_argument& e) {
@@ -76,7 +83,7 @@ pactq_status pactq_model_input_shape(const pactq_model* model, int* channels, in
   *channels = model->model.input_channels();
   *height = model->model.input_height();
   *width = model->model.input_width();
-  return PACTQ_OK;
+  return ok();
 }
 
 int pactq_model_classes(const pactq_model* model) {
