@@ -23,6 +23,10 @@ std::string write_demo(const std::string& name) {
   return path;
 }
 
+TEST(CApi, VersionIsTheProjectVersion) {
+  EXPECT_STREQ(pactq_version(), PACTQ_EXPECTED_VERSION);  // CMake's PROJECT_VERSION
+}
+
 TEST(CApi, LoadsQueriesAndRunsLikeTheModel) {
   const std::string path = write_demo("run");
   pactq_model* m = nullptr;

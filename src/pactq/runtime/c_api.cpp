@@ -11,6 +11,10 @@
 
 #include "pactq/runtime/model.h"
 
+#ifndef PACTQ_VERSION
+#error "PACTQ_VERSION must be defined by the build (CMake's PROJECT_VERSION)"
+#endif
+
 struct pactq_model {
   pactq::rt::Model model;
 };
@@ -58,6 +62,10 @@ pactq_status guarded(Body&& body) {
 }  // namespace
 
 extern "C" {
+
+const char* pactq_version(void) {
+  return PACTQ_VERSION;
+}
 
 const char* pactq_last_error(void) {
   return last_error.c_str();

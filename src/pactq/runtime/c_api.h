@@ -1,5 +1,8 @@
 /* The runtime's C API: load a .pqm, query its shapes, run batches, free.
  * For C programs and foreign-function interfaces (Python ctypes, Go, Rust).
+ * Link pactq::runtime (static, C++: link with a C++ driver) or pactq::c, the
+ * shared libpactq_c.so, which exports these functions only and is what
+ * dlopen() and Python's ctypes.CDLL load.
  *
  *   pactq_model* m = NULL;
  *   if (pactq_model_load("model.pqm", &m) != PACTQ_OK) {
@@ -39,6 +42,10 @@ typedef enum pactq_status {
 
 typedef struct pactq_model pactq_model;
 typedef struct pactq_context pactq_context;
+
+/* The library's version, "MAJOR.MINOR.PATCH" (CMake's PROJECT_VERSION).
+ * A static string: valid for as long as the library is loaded. */
+const char* pactq_version(void);
 
 /* The calling thread's last error: the message of its last call that returned
  * a pactq_status, "" if that call succeeded or there was none. Never NULL.
