@@ -23,6 +23,10 @@ std::string write_demo(const std::string& name) {
   return path;
 }
 
+TEST(CApi, VersionIsTheProjectVersion) {
+  EXPECT_STREQ(pactq_version(), PACTQ_EXPECTED_VERSION);  // CMake's PROJECT_VERSION
+}
+
 TEST(CApi, LoadsQueriesAndRunsLikeTheModel) {
   const std::string path = write_demo("run");
   pactq_model* m = nullptr;
@@ -73,10 +77,13 @@ TEST(CApi, LoadsQueriesAndRunsLikeTheModel) {
 
 TEST(CApi, ErrorsAreCodesWithAMessage) {
   pactq_model* m = reinterpret_cast<pactq_model*>(0x1);
-  EXPECT_EQ(pactq_model_load("/nonexistent/x.pqm", &m), PACTQ_ERROR_FORMAT);
+  EXPECT_EQ(pactq_model_load("/nonexistent/x.pqm", &m), PACTQ_ERROR_IO);
   EXPECT_EQ(m, nullptr);
-  EXPECT_NE(std::string(pactq_last_error()).find("/nonexistent/x.pqm"), std::string::npos)
-      << pactq_last_error();
+  EXPECT_STREQ(pactq_last_error(),
+               "/nonexistent/x.pqm: cannot open file: No such file or directory");
+  const std::string dir = ::testing::TempDir();
+  EXPECT_EQ(pactq_model_load(dir.c_str(), &m), PACTQ_ERROR_IO);
+  EXPECT_EQ(std::string(pactq_last_error()), dir + ": cannot read file: Is a directory");
 
   const std::string path = write_demo("corrupt");
   {
@@ -105,6 +112,51 @@ TEST(CApi, ErrorsAreCodesWithAMessage) {
   pactq_model_free(nullptr);
   pactq_context_free(nullptr);
   std::remove(good.c_str());
+}
+
+// pactq_last_error() describes the thread's last status call: a failure's
+// message until the next call, and "" after any call that succeeded.
+TEST(CApi, SuccessClearsTheLastError) {
+  const std::string path = write_demo("clear");
+  pactq_model* m = nullptr;
+  ASSERT_EQ(pactq_model_load(path.c_str(), &m), PACTQ_OK) << pactq_last_error();
+  const auto fail_once = [] {
+    pactq_context* none = nullptr;
+    ASSERT_EQ(pactq_context_create(0, &none), PACTQ_ERROR_INVALID_ARGUMENT);
+    ASSERT_STRNE(pactq_last_error(), "");
+  };
+
+  fail_once();
+  int c = 0, h = 0, w = 0;
+  ASSERT_EQ(pactq_model_input_shape(m, &c, &h, &w), PACTQ_OK);
+  EXPECT_STREQ(pactq_last_error(), "") << "after pactq_model_input_shape";
+
+  fail_once();
+  pactq_context* ctx = nullptr;
+  ASSERT_EQ(pactq_context_create(1, &ctx), PACTQ_OK);
+  EXPECT_STREQ(pactq_last_error(), "") << "after pactq_context_create";
+
+  fail_once();
+  std::vector<float> pixels(192, 0.5f), logits(10);
+  ASSERT_EQ(pactq_model_run(m, ctx, pixels.data(), 1, logits.data()), PACTQ_OK);
+  EXPECT_STREQ(pactq_last_error(), "") << "after pactq_model_run";
+
+  fail_once();
+  pactq_model* again = nullptr;
+  ASSERT_EQ(pactq_model_load(path.c_str(), &again), PACTQ_OK);
+  EXPECT_STREQ(pactq_last_error(), "") << "after pactq_model_load";
+
+  // The message is per thread: another thread's failure leaves this one's alone.
+  std::thread([] {
+    pactq_context* none = nullptr;
+    (void)pactq_context_create(0, &none);
+  }).join();
+  EXPECT_STREQ(pactq_last_error(), "");
+
+  pactq_model_free(again);
+  pactq_context_free(ctx);
+  pactq_model_free(m);
+  std::remove(path.c_str());
 }
 
 }  // namespace

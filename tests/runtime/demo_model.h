@@ -12,6 +12,11 @@
 
 namespace pactq::rt::test {
 
+// The demo input of the tests outside C++ (write_demo_model's logits): pixel k
+// of a [kDemoBatch, 3, 8, 8] batch, exact in float and easy to spell in Python.
+constexpr int kDemoBatch = 2;
+inline float demo_pixel(size_t k) { return static_cast<float>(k % 256) / 256.f; }
+
 inline ModelWriter demo_model_writer(uint32_t seed) {
   std::mt19937 rng(seed);
   ModelWriter w;

@@ -253,12 +253,22 @@ TEST(Loader, RejectsCodesAboveRange) {
   expect_rejected(join(p), "weight code 15 at index 11 exceeds 7 for 3-bit weights");
 }
 
-TEST(Loader, RejectsMissingFile) {
+// A file that cannot be opened or read is an IoError with the OS's reason,
+// not a FormatError: nothing is wrong with a file nobody could read.
+TEST(Loader, MissingOrUnreadableFileIsAnIoError) {
   try {
     (void)Model::load("/nonexistent/dir/m.pqm");
     ADD_FAILURE();
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/m.pqm: cannot open"), std::string::npos);
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "/nonexistent/dir/m.pqm: cannot open file: No such file or directory");
+  }
+  const std::string dir = ::testing::TempDir();  // opens on Linux, fails at read()
+  try {
+    (void)Model::load(dir);
+    ADD_FAILURE();
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), dir + ": cannot read file: Is a directory");
   }
 }
 

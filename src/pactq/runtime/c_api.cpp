@@ -11,6 +11,10 @@
 
 #include "pactq/runtime/model.h"
 
+#ifndef PACTQ_VERSION
+#error "PACTQ_VERSION must be defined by the build (CMake's PROJECT_VERSION)"
+#endif
+
 struct pactq_model {
   pactq::rt::Model model;
 };
@@ -28,13 +32,20 @@ pactq_status fail(pactq_status status, const std::string& message) {
   return status;
 }
 
+// Every status call that succeeds says so: last_error describes the last call.
+pactq_status ok() {
+  last_error.clear();
+  return PACTQ_OK;
+}
+
 // Runs `body`, mapping what it throws to a status.
 template <typename Body>
 pactq_status guarded(Body&& body) {
   try {
     body();
-    last_error.clear();
-    return PACTQ_OK;
+    return ok();
+  } catch (const pactq::rt::IoError& e) {
+    return fail(PACTQ_ERROR_IO, e.what());
   } catch (const pactq::rt::FormatError& e) {
     return fail(PACTQ_ERROR_FORMAT, e.what());
   } catch (const std::invalid_argument& e) {
@@ -51,6 +62,10 @@ pactq_status guarded(Body&& body) {
 }  // namespace
 
 extern "C" {
+
+const char* pactq_version(void) {
+  return PACTQ_VERSION;
+}
 
 const char* pactq_last_error(void) {
   return last_error.c_str();
@@ -76,7 +91,7 @@ pactq_status pactq_model_input_shape(const pactq_model* model, int* channels, in
   *channels = model->model.input_channels();
   *height = model->model.input_height();
   *width = model->model.input_width();
-  return PACTQ_OK;
+  return ok();
 }
 
 int pactq_model_classes(const pactq_model* model) {

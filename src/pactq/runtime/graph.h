@@ -1,5 +1,5 @@
 // Public description of a .pqm graph: the node structs the exporter fills in
-// and hands to ModelWriter, and the error type of the runtime.
+// and hands to ModelWriter, and the error types of the runtime.
 //
 // Numerics (see docs/format.md for the normative text; runtime/quant_format.h
 // holds the arithmetic):
@@ -29,6 +29,14 @@ namespace pactq::rt {
 class FormatError : public std::runtime_error {
  public:
   explicit FormatError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// A model file that cannot be opened or read (missing, a directory, no
+// permission, an I/O failure): the message names the file and the OS's reason.
+// Not a FormatError: the file's content was never judged.
+class IoError : public std::runtime_error {
+ public:
+  explicit IoError(const std::string& what) : std::runtime_error(what) {}
 };
 
 // Activation applied to a FLOAT output.

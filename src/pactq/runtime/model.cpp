@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
 #include <stdexcept>
+#include <system_error>
 
 #include "pactq/runtime/compiled_graph.h"
 #include "pactq/runtime/executor.h"
@@ -90,17 +93,25 @@ Model Model::load_from_memory(const uint8_t* data, size_t size, const std::strin
 }
 
 Model Model::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open file");
-  f.seekg(0, std::ios::end);
-  const std::streamoff n = f.tellg();
-  if (n < 0) throw FormatError(path + ": cannot read file size");
-  f.seekg(0, std::ios::beg);
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
-  if (n > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), n)) {
-    throw FormatError(path + ": read failed");
+  // stdio, not iostreams: a failed fopen()/fread() leaves the OS's reason in errno.
+  const auto io_error = [&path](const char* what, int err) {
+    return IoError(path + ": " + what + ": " + std::generic_category().message(err));
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw io_error("cannot open file", errno);
+  // Read to the end instead of asking for a size: a directory opens on Linux
+  // and fails only at read() (EISDIR), and a pipe has no size.
+  std::vector<uint8_t> bytes(size_t{1} << 16);
+  size_t used = 0;
+  for (;;) {
+    if (used == bytes.size()) bytes.resize(bytes.size() * 2);
+    used += std::fread(bytes.data() + used, 1, bytes.size() - used, f.get());
+    if (used < bytes.size()) {
+      if (std::ferror(f.get())) throw io_error("cannot read file", errno);
+      if (std::feof(f.get())) break;
+    }
   }
-  return load_from_memory(bytes.data(), bytes.size(), path);
+  return load_from_memory(bytes.data(), used, path);
 }
 
 std::vector<float> Model::run(const float* pixels, int batch, ExecutionContext& context) const {

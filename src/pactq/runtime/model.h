@@ -1,7 +1,7 @@
 // pactq::rt::Model: a loaded .pqm file (docs/format.md), validated
 // completely, weights packed and buffers planned once. No LibTorch.
 //
-//   auto m = pactq::rt::Model::load("model.pqm");   // throws FormatError
+//   auto m = pactq::rt::Model::load("model.pqm");   // throws IoError or FormatError
 //   m.set_threads(2);
 //   std::vector<float> logits = m.run(pixels, batch); // pixels: [batch, C, H, W] in [0,1]
 //
@@ -74,6 +74,7 @@ struct NodeProfile {
 
 class Model {
  public:
+  // IoError if the file cannot be opened or read, FormatError if its content is wrong.
   static Model load(const std::string& path);
   // `name` is used in error messages in place of a file name.
   static Model load_from_memory(const uint8_t* data, size_t size,

@@ -1,5 +1,7 @@
 #include "pactq/runtime/thread_pool.h"
 
+#include <utility>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -47,7 +49,18 @@ void ThreadPool::drain() {
   for (;;) {
     const int i = next_.fetch_add(1, std::memory_order_relaxed);
     if (i >= n_) break;
-    (*fn_)(i);
+    try {
+      (*fn_)(i);
+    } catch (...) {
+      // Caught here so that it neither kills a worker (std::terminate) nor
+      // unwinds the caller while workers still run fn.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      next_.store(n_, std::memory_order_relaxed);  // hand out no more indices
+      return;
+    }
   }
 }
 
@@ -95,6 +108,8 @@ void ThreadPool::parallel_for(int n, const std::function<void(int)>& fn) {
     cv_done_.wait(lock, all_done);
   }
   fn_ = nullptr;
+  // Every worker has left the job (active_ == 0, acquire): error_ is settled.
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 }  // namespace pactq::rt
