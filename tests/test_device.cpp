@@ -574,7 +574,9 @@ TEST(DeviceCudaGraph, ReplayedStepsMatchEagerGradientsOnNewBatches) {
           << (g - w).abs().max().item<double>();
     }
     const at::Tensor g = graphed->named_parameters()["conv1.weight"].grad().clone();
-    if (previous.defined()) EXPECT_FALSE(at::equal(g, previous)) << "batch " << b;
+    if (previous.defined()) {
+      EXPECT_FALSE(at::equal(g, previous)) << "batch " << b;
+    }
     previous = g;
   }
   EXPECT_TRUE(step.captured());
