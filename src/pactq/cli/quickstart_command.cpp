@@ -1,11 +1,11 @@
 // `pactq quickstart`: the README's first command. Trains lenet5 on
 // Fashion-MNIST (from the Debian package) at full precision and with PACT
 // W4/A4, then prints both accuracies side by side.
-#include <fmt/format.h>
 
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/common/format.h"
 #include "pactq/train/trainer.h"
 
 namespace pactq::cli {
@@ -54,19 +54,19 @@ void add_quickstart_command(CLI::App& app) {
       c.threads = args->threads;
       c.limit_train = args->limit_train;
       c.quiet = args->quiet;
-      fmt::print("== {} ==\n", run.label);
+      pactq::print("== {} ==\n", run.label);
       std::fflush(stdout);
       run.result = train::run_training(c);
     }
-    fmt::print("\nlenet5 on Fashion-MNIST, {} epochs each:\n", args->epochs);
-    fmt::print("  {:<30} {:>11} {:>10} {:>9}\n", "precision", "test top-1", "img/s", "time");
+    pactq::print("\nlenet5 on Fashion-MNIST, {} epochs each:\n", args->epochs);
+    pactq::print("  {:<30} {:>11} {:>10} {:>9}\n", "precision", "test top-1", "img/s", "time");
     for (const Run& run : runs) {
-      fmt::print("  {:<30} {:>10.2f}% {:>10.0f} {:>8.0f}s\n", run.label, run.result.final_test_top1,
-                 run.result.images_per_second, run.result.seconds);
+      pactq::print("  {:<30} {:>10.2f}% {:>10.0f} {:>8.0f}s\n", run.label,
+                   run.result.final_test_top1, run.result.images_per_second, run.result.seconds);
     }
-    fmt::print("  W4/A4 vs float: {:+.2f} points\n",
-               runs[1].result.final_test_top1 - runs[0].result.final_test_top1);
-    fmt::print(
+    pactq::print("  W4/A4 vs float: {:+.2f} points\n",
+                 runs[1].result.final_test_top1 - runs[0].result.final_test_top1);
+    pactq::print(
         "\nfiles: {0}/fp32 and {0}/w4a4 (metrics.csv, metrics.jsonl, config.json, last.pt, "
         "best.pt)\n"
         "next: pactq eval {0}/w4a4/best.pt\n",

@@ -2,7 +2,6 @@
 // and throughput. Pixels come from pactq's loaders with mean 0 / std 1, i.e.
 // in [0, 1]; the model's input node normalises them itself.
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +13,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 #include "pactq/data/registry.h"
 #include "pactq/data/transforms.h"
 #include "pactq/runtime/model.h"
@@ -60,9 +60,9 @@ void add_run_command(CLI::App& app) {
     data::DatasetInfo info = dataset->info();
     // Image folders are resized to the model's size; the others must match it.
     if (info.channels != c || (info.height > 0 && (info.height != h || info.width != w))) {
-      throw std::invalid_argument(
-          fmt::format("{}: the model expects {}x{}x{} images (CxHxW), --dataset {} gives {}x{}x{}",
-                      args->model, c, h, w, info.name, info.channels, info.height, info.width));
+      throw std::invalid_argument(pactq::format(
+          "{}: the model expects {}x{}x{} images (CxHxW), --dataset {} gives {}x{}x{}", args->model,
+          c, h, w, info.name, info.channels, info.height, info.width));
     }
     info.mean.assign(c, 0.f);  // pixels / 255, the runtime normalises
     info.std.assign(c, 1.f);
@@ -81,8 +81,8 @@ void add_run_command(CLI::App& app) {
       const at::Tensor p = batch->images.to(at::kFloat).contiguous();
       if (p.size(1) != c || p.size(2) != h || p.size(3) != w) {
         throw std::invalid_argument(
-            fmt::format("run: {} images are {}x{}x{}, the model {} takes {}x{}x{}", args->dataset,
-                        p.size(1), p.size(2), p.size(3), args->model, c, h, w));
+            pactq::format("run: {} images are {}x{}x{}, the model {} takes {}x{}x{}", args->dataset,
+                          p.size(1), p.size(2), p.size(3), args->model, c, h, w));
       }
       const int n = static_cast<int>(p.size(0));
       const auto t0 = std::chrono::steady_clock::now();
@@ -103,7 +103,7 @@ void add_run_command(CLI::App& app) {
     if (!args->predictions.empty()) {
       write_bytes_atomically(args->predictions, predicted.data(), predicted.size());
     }
-    fmt::print(
+    pactq::print(
         "{} ({}) on {} test: top-1 {:.2f}% ({}/{}); {:.1f} images/s, {:.2f} ms/batch of {} "
         "({} threads, {})\n",
         args->model, m.model_name(), args->dataset, 100.0 * correct / images, correct, images,
