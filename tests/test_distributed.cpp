@@ -23,6 +23,7 @@
 #include "pactq/distributed/options.h"
 #include "pactq/distributed/process_group.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/common/torch_compat.h"
 #include "pactq/nn/batch_norm.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/config.h"
@@ -205,6 +206,45 @@ TEST(DistSharding, ShardBatchesTogetherAreTheDoubledBatch) {
   seen.insert(seen.end(), more.begin(), more.end());
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+}
+
+// --amp bf16 hands BatchNorm bfloat16 activations; synchronised BatchNorm must
+// still take its statistics in float32 (README). One rank (the reducer sums
+// over one process: nothing to do), values whose bf16 sums lose digits (a mean
+// far from 0 against a small spread: E[x^2] - E[x]^2 cancels), compared with
+// the float32 statistics of the same bf16 values.
+TEST(DistSyncBatchNorm, Bf16AutocastStatisticsAreFloat32) {
+  at::manual_seed(5);
+  const at::Tensor x = (at::randn({8, 3, 6, 6}) * 0.5 + 10).to(at::kBFloat16);
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor want_mean = xf.mean({0, 2, 3});
+  const at::Tensor want_var = xf.var({0, 2, 3}, /*unbiased=*/false);
+  const double eps = 1e-5;
+  at::Tensor running_mean = at::zeros({3}), running_var = at::ones({3});
+  at::Tensor tracked = at::zeros({}, at::kLong);
+  const at::Tensor weight = at::ones({3}), bias = at::zeros({3});
+  nn::StatsReducer one_rank = [](at::Tensor&) {};
+  at::Tensor y;
+  {
+    compat::AutocastScope amp(at::kCPU, at::kBFloat16, true);
+    // momentum 1: the running statistics are this batch's (variance unbiased).
+    y = nn::sync_batch_norm(x, running_mean, running_var, tracked, weight, bias, 1.0, eps,
+                            one_rank);
+  }
+  const double n = static_cast<double>(x.numel() / 3);
+  EXPECT_TRUE(at::allclose(running_mean, want_mean, 1e-6, 0))
+      << "mean off by " << (running_mean - want_mean).abs().max().item<double>();
+  // float32's E[x^2] - E[x]^2 itself keeps about 4 digits of this variance
+  // (bfloat16's keeps none).
+  EXPECT_TRUE(at::allclose(running_var, want_var * (n / (n - 1)), 1e-3, 0))
+      << "variance " << running_var << " want " << want_var * (n / (n - 1));
+  // The output as before: the input promoted with the float32 affine parameters.
+  EXPECT_EQ(y.scalar_type(), at::kFloat);
+  const at::Tensor want_y = (xf - want_mean.view({1, 3, 1, 1})) *
+                            at::rsqrt(want_var.view({1, 3, 1, 1}) + eps);
+  EXPECT_TRUE(at::allclose(y, want_y, 1e-3, 1e-3))
+      << "output off by " << (y - want_y).abs().max().item<double>();
+  EXPECT_EQ(tracked.item<int64_t>(), 1);
 }
 
 // Two ranks in threads of this process (each with its own group) against one

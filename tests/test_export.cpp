@@ -5,7 +5,6 @@
 // fake-quantized model on real data; the ResNet20 W4/A4 file is at most 1/6
 // of the fp32 weights; errors name files; "nothing compared" is said as such.
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
 
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "export_test_util.h"
+#include "pactq/common/format.h"
 #include "pactq/data/loader.h"
 #include "pactq/data/registry.h"
 #include "pactq/data/transforms.h"
@@ -648,8 +648,9 @@ TEST(ExportWeights, DoReFaCodesFollowTheFormulaNotTheHelper) {
           ++ties;
           if (got != f.q[i]) {
             ++tie_differs;
-            where += fmt::format("\n    {} W{} element {}: u n = {:.9f}, float path {}, formula {}",
-                                 step.name, layer_bits, i, f.un[i], got, f.q[i]);
+            where +=
+                pactq::format("\n    {} W{} element {}: u n = {:.9f}, float path {}, formula {}",
+                              step.name, layer_bits, i, f.un[i], got, f.q[i]);
           }
           EXPECT_LE(std::abs(got - f.q[i]), 1) << "element " << i;
         } else if (got != f.q[i]) {

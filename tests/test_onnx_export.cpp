@@ -17,7 +17,6 @@
 // i.e. the exact effect of the code differences reaching the output layer
 // plus float32 rounding of that layer computed in two orders.
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
 
@@ -35,6 +34,7 @@
 #include <vector>
 
 #include "export_test_util.h"
+#include "pactq/common/format.h"
 #include "pactq/export/checkpoint_export.h"
 #include "pactq/export/export_plan.h"
 #include "pactq/export/onnx/onnx_export.h"
@@ -131,7 +131,7 @@ OrtRun run_ort(const std::string& onnx, const at::Tensor& pixels, const std::str
       .write(reinterpret_cast<const char*>(px.data_ptr<float>()), 4 * px.numel());
   std::string names;
   for (const auto& e : extra) names += (names.empty() ? "" : ",") + e;
-  const std::string cmd = fmt::format(
+  const std::string cmd = pactq::format(
       "node {}/run_ort.js {} --raw {} --shape {},{},{},{} --batch 250 --threads 2 --out {} "
       "--out-dir {}{} > {} 2>&1",
       kOrtDir, onnx, raw, px.size(0), px.size(1), px.size(2), px.size(3), out, dir,
@@ -396,7 +396,7 @@ CodeCheck check_codes(const onnx::ModelProto& qcdq, const export_::ExportPlan& p
     c.matched += mine.numel() - differ;
     c.max_step = std::max(c.max_step, static_cast<int>(d.max().item<double>()));
     if (differ == 0) continue;
-    c.report += fmt::format(" {}:{}/{}", node, differ, mine.numel());
+    c.report += pactq::format(" {}:{}/{}", node, differ, mine.numel());
     if (c.first_node != "none") continue;
     c.first_node = node;
     c.first_differ = differ;
@@ -505,8 +505,8 @@ onnx::ModelProto qonnx_to_standard(const onnx::ModelProto& in) {
     add("Div", {x, n.input(1)}, y + ".q_div");
     add("Add", {y + ".q_div", n.input(2)}, y + ".q_add");
     add("Clip",
-        {y + ".q_add", constant(fmt::format("qonnx_min_{}", lo), static_cast<float>(lo)),
-         constant(fmt::format("qonnx_max_{}", hi), static_cast<float>(hi))},
+        {y + ".q_add", constant(pactq::format("qonnx_min_{}", lo), static_cast<float>(lo)),
+         constant(pactq::format("qonnx_max_{}", hi), static_cast<float>(hi))},
         y + ".q_clip");
     add("Round", {y + ".q_clip"}, y + ".q_round");
     add("Sub", {y + ".q_round", n.input(2)}, y + ".q_sub");
@@ -560,7 +560,7 @@ void expect_pqm_constants(const export_::ExportPlan& plan, const onnx::ModelProt
       EXPECT_EQ(float_initializer(qcdq, s.name + ".act_scale"),
                 rt::format::code_scale(s.out.alpha, s.out.bits))
           << s.name;
-      const onnx::TensorProto* hi = initializer(qcdq, fmt::format("act_max_{}b", s.out.bits));
+      const onnx::TensorProto* hi = initializer(qcdq, pactq::format("act_max_{}b", s.out.bits));
       ASSERT_NE(hi, nullptr);
       EXPECT_EQ(static_cast<uint8_t>(hi->raw_data()[0]), rt::format::max_code(s.out.bits));
     }
@@ -705,7 +705,7 @@ void run_zoo_case(const ZooCase& c, const std::string& dir) {
       c.model.c_str(), c.policy.summary().c_str(), qcdq.graph().node_size(), k.match_percent(),
       kq.match_percent(), k.first_node.c_str(), a.max_logit_diff, aq.max_logit_diff,
       std::max(a.max_bound, aq.max_bound),
-      codes == 0 ? fmt::format("; float layers within {:.2g} relative", float_rel).c_str() : "");
+      codes == 0 ? pactq::format("; float layers within {:.2g} relative", float_rel).c_str() : "");
 }
 
 // ---------------------------------------------------------------- trained models

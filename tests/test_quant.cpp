@@ -48,8 +48,21 @@ at::Tensor pact_input(float alpha, int64_t count = 4099) {
   return x;
 }
 
-at::Tensor alpha_tensor(float value) {
-  return at::full({1}, value).set_requires_grad(true);
+// `value` converted to `options` (device, dtype) as a leaf that requires grad,
+// so backward fills its grad(). `value.to(device)` of a tensor that requires
+// grad is not that: it is the output of a copy node, a non-leaf whose grad()
+// stays undefined. On the CPU `.to(kCPU)` returns `value` itself, so the
+// mistake shows only on a GPU; GradLeaf.* checks this helper on the CPU through
+// a dtype conversion, which is not a no-op there.
+at::Tensor grad_leaf(const at::Tensor& value, const at::TensorOptions& options) {
+  at::Tensor leaf = value.to(options).detach().requires_grad_(true);
+  TORCH_CHECK(leaf.is_leaf() && leaf.requires_grad(), "grad_leaf: not a leaf that requires grad");
+  return leaf;
+}
+
+// A PACT clip alpha on `device`, a leaf there (see grad_leaf).
+at::Tensor alpha_tensor(float value, const at::Device& device = at::kCPU) {
+  return grad_leaf(at::full({1}, value), at::TensorOptions(device));
 }
 
 struct PactGrads {
@@ -60,13 +73,33 @@ PactGrads run_pact(const at::Tensor& x_in, float alpha_value, int bits, PactImpl
                    const at::Tensor& upstream) {
   // clone() keeps x_in's layout (channels_last stays so) and device.
   at::Tensor x = x_in.detach().clone().set_requires_grad(true);
-  at::Tensor alpha = alpha_tensor(alpha_value).to(x.device());
+  at::Tensor alpha = alpha_tensor(alpha_value, x.device());
   at::Tensor y = pactq::quant::pact(x, alpha, bits, impl);
   y.backward(upstream);
   return {y.detach(), x.grad(), alpha.grad()};
 }
 
 }  // namespace
+
+TEST(GradLeaf, ConvertedTensorsAreLeavesThatReceiveTheirGradient) {
+  // A conversion that copies on the CPU (float64 -> float32), of a tensor that
+  // itself requires grad: what `alpha_tensor(v).to(gpu)` did on a GPU.
+  const at::Tensor source = at::full({3}, 1.5, at::kDouble).requires_grad_(true);
+  const at::Tensor leaf = grad_leaf(source, at::TensorOptions(at::kFloat));
+  EXPECT_TRUE(leaf.is_leaf());
+  EXPECT_TRUE(leaf.requires_grad());
+  EXPECT_EQ(leaf.scalar_type(), at::kFloat);
+  (leaf * 2).sum().backward();
+  ASSERT_TRUE(leaf.grad().defined());
+  EXPECT_TRUE(at::equal(leaf.grad(), at::full({3}, 2.0f)));
+  EXPECT_FALSE(source.grad().defined());  // detached from `source`
+
+  const at::Tensor alpha = alpha_tensor(2.0f, at::kCPU);
+  EXPECT_TRUE(alpha.is_leaf());
+  pactq::quant::pact(at::full({4}, 3.0f), alpha, 4).sum().backward();
+  ASSERT_TRUE(alpha.grad().defined());
+  EXPECT_EQ(alpha.grad().item<float>(), 4.0f);  // every element clipped
+}
 
 TEST(QuantBits, ParseAndCheck) {
   EXPECT_EQ(pactq::quant::parse_bits("4", "--wbits"), 4);
@@ -253,7 +286,7 @@ TEST(QuantPactCuda, FusedCudaEqualsTheCpuKernelBitForBit) {
   if (pactq::compat::cuda_device_count() == 0) PACTQ_SKIP_HARDWARE("no CUDA device");
   const at::Device gpu(at::kCUDA, 0);
   const at::Tensor probe = at::zeros({8}, at::TensorOptions(gpu));
-  EXPECT_EQ(pactq::quant::pact_fused_eligible(probe, alpha_tensor(1.0f).to(gpu)),
+  EXPECT_EQ(pactq::quant::pact_fused_eligible(probe, alpha_tensor(1.0f, gpu)),
             pactq::quant::pact_cuda_kernels_built());
   at::manual_seed(11);
   const float inf = std::numeric_limits<float>::infinity();
@@ -296,7 +329,7 @@ TEST(QuantPactCuda, FusedCudaEqualsTheCpuKernelBitForBit) {
   const at::Tensor upstream = at::randn({4098});
   auto view_grads = [&](const at::Device& device) {
     at::Tensor leaf = big.to(device).detach().clone().requires_grad_(true);
-    at::Tensor alpha = alpha_tensor(2.0f).to(device);
+    at::Tensor alpha = alpha_tensor(2.0f, device);
     const at::Tensor view = leaf.narrow(0, 1, 4098);
     at::Tensor y = pactq::quant::pact(view, alpha, 4);
     y.backward(upstream.to(device));

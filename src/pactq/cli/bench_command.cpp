@@ -1,7 +1,6 @@
 // `pactq bench`: end-to-end benchmarks. `bench train` times float vs
 // quantized training steps interleaved in one process (and the Python peer
 // with --peer).
-#include <fmt/format.h>
 
 #include <ATen/ATen.h>
 
@@ -18,6 +17,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/shipped_files.h"
+#include "pactq/common/format.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/quant/bits.h"
 #include "pactq/quant/weight_quant.h"
@@ -83,8 +83,8 @@ PeerRun peer_run(const train::TrainConfig& q, const nn::PrecisionPolicy& p) {
 double run_peer(const std::string& python, const std::string& script, const PeerRun& r, int steps,
                 int batch, int threads, const at::Device& device, bool compile) {
   std::string command =
-      fmt::format("{} {} {} {} --wbits {} --batch {} --threads {}", shell_quote(python),
-                  shell_quote(script), r.abits, steps, r.wbits, batch, threads);
+      pactq::format("{} {} {} {} --wbits {} --batch {} --threads {}", shell_quote(python),
+                    shell_quote(script), r.abits, steps, r.wbits, batch, threads);
   if (device.is_cuda()) command += " --device " + device.str();
   if (compile) command += " --compile";
   command += " 2>&1";
@@ -97,9 +97,9 @@ double run_peer(const std::string& python, const std::string& script, const Peer
   std::smatch m;
   static const std::regex re("median_step_s=([0-9.]+)");
   if (status != 0 || !std::regex_search(output, m, re)) {
-    throw std::runtime_error(fmt::format("--peer: {} {} (exit status {}; output: {})", command,
-                                         status != 0 ? "failed" : "printed no median_step_s",
-                                         status, output.substr(0, 300)));
+    throw std::runtime_error(pactq::format("--peer: {} {} (exit status {}; output: {})", command,
+                                           status != 0 ? "failed" : "printed no median_step_s",
+                                           status, output.substr(0, 300)));
   }
   return std::stod(m[1]);
 }
@@ -185,22 +185,23 @@ void add_bench_train(CLI::App& bench) {
     const train::TrainConfig& q = a->config;
     const auto t = train::benchmark_training_steps({fp, q}, a->options);
     const double ratio = t[1].median() / t[0].median();
-    fmt::print("bench train: {} batch {} on {}{}, {} threads, {} timed steps each (interleaved)\n",
-               q.model, a->options.batch_size, device.str(),
-               std::string(a->options.amp == "off" ? "" : " with --amp " + a->options.amp) +
-                   (a->options.channels_last ? " (channels_last)" : "") +
-                   (a->options.cuda_graph ? " (CUDA graph)" : ""),
-               at::get_num_threads(), a->options.steps);
-    fmt::print("  ratio W{}/A{} / float: {:.3f}x\n", q.wbits, q.abits, ratio);
+    pactq::print(
+        "bench train: {} batch {} on {}{}, {} threads, {} timed steps each (interleaved)\n",
+        q.model, a->options.batch_size, device.str(),
+        std::string(a->options.amp == "off" ? "" : " with --amp " + a->options.amp) +
+            (a->options.channels_last ? " (channels_last)" : "") +
+            (a->options.cuda_graph ? " (CUDA graph)" : ""),
+        at::get_num_threads(), a->options.steps);
+    pactq::print("  ratio W{}/A{} / float: {:.3f}x\n", q.wbits, q.abits, ratio);
     for (const auto& s : t) {
-      fmt::print("  {:<22} median {:7.1f} ms  ({:.0f} img/s)\n", s.label, 1e3 * s.median(),
-                 a->options.batch_size / s.median());
+      pactq::print("  {:<22} median {:7.1f} ms  ({:.0f} img/s)\n", s.label, 1e3 * s.median(),
+                   a->options.batch_size / s.median());
     }
     if (a->memory && device.is_cpu()) {
       const auto m = train::measure_step_memory({fp, q}, a->options.batch_size);
-      fmt::print("  peak step memory: float {:.1f} MB, W{}/A{} {:.1f} MB ({:.2f}x)\n",
-                 m[0].peak_mb(), q.wbits, q.abits, m[1].peak_mb(),
-                 static_cast<double>(m[1].peak_bytes) / m[0].peak_bytes);
+      pactq::print("  peak step memory: float {:.1f} MB, W{}/A{} {:.1f} MB ({:.2f}x)\n",
+                   m[0].peak_mb(), q.wbits, q.abits, m[1].peak_mb(),
+                   static_cast<double>(m[1].peak_bytes) / m[0].peak_bytes);
     }
     if (a->peer) {
       const int threads = at::get_num_threads(), batch = a->options.batch_size;
@@ -214,10 +215,10 @@ void add_bench_train(CLI::App& bench) {
                                         threads, device, compile);
         const double peer_q =
             run_peer(a->python, script, peer, a->options.steps, batch, threads, device, compile);
-        fmt::print("  peer (Python {}, {}): float {:.1f} ms, {} {:.1f} ms ({:.3f}x)\n", kind,
-                   script, 1e3 * peer_fp, w, 1e3 * peer_q, peer_q / peer_fp);
-        fmt::print("  pactq vs {} at {}: {:.2f}x faster (float: {:.2f}x)\n", which, w,
-                   peer_q / t[1].median(), peer_fp / t[0].median());
+        pactq::print("  peer (Python {}, {}): float {:.1f} ms, {} {:.1f} ms ({:.3f}x)\n", kind,
+                     script, 1e3 * peer_fp, w, 1e3 * peer_q, peer_q / peer_fp);
+        pactq::print("  pactq vs {} at {}: {:.2f}x faster (float: {:.2f}x)\n", which, w,
+                     peer_q / t[1].median(), peer_fp / t[0].median());
       }
     }
   });

@@ -4,7 +4,6 @@
 // the QCDQ graph in float after DequantizeLinear, so the rows show what the
 // integer kernels buy. ORT runs in Node (tools/ort/bench_ort.js), in rounds
 // interleaved with pactq's; medians of the rounds.
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
@@ -22,6 +21,7 @@
 #include "pactq/cli/commands.h"
 #include "pactq/cli/shipped_files.h"
 #include "pactq/cli/timing.h"
+#include "pactq/common/format.h"
 #include "pactq/runtime/model.h"
 
 #ifdef PACTQ_WITH_ONNX
@@ -62,9 +62,9 @@ std::string quote(const std::string& s) {
 nlohmann::json run_ort(const std::string& node, const std::string& dir, const std::string& onnx,
                        const std::array<int, 3>& shape, int batch, int threads, int reps) {
   const std::string cmd =
-      fmt::format("{} {} {} --shape {},{},{} --batch {} --threads {} --reps {} --warmup {} 2>&1",
-                  quote(node), quote(dir + "/bench_ort.js"), quote(onnx), shape[0], shape[1],
-                  shape[2], batch, threads, reps, std::max(2, reps / 10));
+      pactq::format("{} {} {} --shape {},{},{} --batch {} --threads {} --reps {} --warmup {} 2>&1",
+                    quote(node), quote(dir + "/bench_ort.js"), quote(onnx), shape[0], shape[1],
+                    shape[2], batch, threads, reps, std::max(2, reps / 10));
   std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
   if (!p) throw std::runtime_error("cannot run " + cmd);
   std::string out;
@@ -164,17 +164,18 @@ void add_bench_onnx(CLI::App& bench) {
       ortb.push_back(ob.at("median_ms").get<double>() / 1e3);
     }
     const double l_rt = median(rt1), l_ort = median(ort1), b_rt = median(rtb), b_ort = median(ortb);
-    fmt::print("bench onnx: {} ({}), {} threads; pactq runtime ISA {}; ONNX Runtime {} (CPU, {})\n",
-               runtime.model_name(), runtime.metadata("precision"), threads, runtime.isa(), version,
-               a->onnx);
-    fmt::print(
+    pactq::print(
+        "bench onnx: {} ({}), {} threads; pactq runtime ISA {}; ONNX Runtime {} (CPU, {})\n",
+        runtime.model_name(), runtime.metadata("precision"), threads, runtime.isa(), version,
+        a->onnx);
+    pactq::print(
         "  batch {:>3} throughput: pactq/ORT = {:.2f}x  (pactq {:.0f} img/s, ONNX Runtime {:.0f} "
         "img/s)\n",
         a->batch, b_ort / b_rt, a->batch / b_rt, a->batch / b_ort);
-    fmt::print(
+    pactq::print(
         "  batch   1 latency:    pactq/ORT = {:.2f}x  (pactq {:.3f} ms, ONNX Runtime {:.3f} ms)\n",
         l_ort / l_rt, 1e3 * l_rt, 1e3 * l_ort);
-    fmt::print(
+    pactq::print(
         "  files: .pqm {} bytes, .onnx {} bytes (ORT timed around session.run() in Node, "
         "whose binding adds its call overhead to each run)\n",
         runtime.file_bytes(), fs::file_size(a->onnx));

@@ -1,7 +1,6 @@
 // `pactq bench profile`: where the integer runtime's time goes, node by node
 // (medians over passes, share of the total, GOPS of each conv and linear), and
 // the totals by kind of op, so a slow layer or an unvectorised op shows at once.
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "pactq/cli/commands.h"
+#include "pactq/common/format.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
 
@@ -50,28 +50,28 @@ void add_bench_profile(CLI::App& bench) {
 
     double total = 0;
     for (const rt::NodeProfile& p : prof) total += p.seconds;
-    fmt::print(
+    pactq::print(
         "bench profile: {} ({}), batch {}, {} threads, runtime ISA {}, median of {} passes\n",
         a->model_path, model.model_name(), a->batch, threads, model.isa(), a->reps);
-    fmt::print("  {:>3} {:<28} {:<9} {:<5} {:>16} {:>9} {:>6} {:>7}\n", "#", "node", "op", "path",
-               "output CxHxW", "ms", "share", "GOPS");
+    pactq::print("  {:>3} {:<28} {:<9} {:<5} {:>16} {:>9} {:>6} {:>7}\n", "#", "node", "op", "path",
+                 "output CxHxW", "ms", "share", "GOPS");
     std::map<std::string, double> by_kind;
     for (size_t i = 0; i < prof.size(); ++i) {
       const rt::NodeProfile& p = prof[i];
       const std::string kind = p.path.empty() ? p.op : p.op + " " + p.path;
       by_kind[kind] += p.seconds;
-      const std::string gops = p.ops > 0 ? fmt::format("{:7.1f}", p.ops / p.seconds * 1e-9) : "";
-      fmt::print("  {:>3} {:<28} {:<9} {:<5} {:>16} {:>9.3f} {:>5.1f}% {:>7}\n", i, p.node, p.op,
-                 p.path, fmt::format("{}x{}x{}", p.channels, p.height, p.width), 1e3 * p.seconds,
-                 100 * p.seconds / total, gops);
+      const std::string gops = p.ops > 0 ? pactq::format("{:7.1f}", p.ops / p.seconds * 1e-9) : "";
+      pactq::print("  {:>3} {:<28} {:<9} {:<5} {:>16} {:>9.3f} {:>5.1f}% {:>7}\n", i, p.node, p.op,
+                   p.path, pactq::format("{}x{}x{}", p.channels, p.height, p.width),
+                   1e3 * p.seconds, 100 * p.seconds / total, gops);
     }
-    fmt::print("  total {:.3f} ms per pass ({:.1f} images/s)\n", 1e3 * total, a->batch / total);
+    pactq::print("  total {:.3f} ms per pass ({:.1f} images/s)\n", 1e3 * total, a->batch / total);
     std::vector<std::pair<double, std::string>> kinds;
     for (const auto& [k, s] : by_kind) kinds.push_back({s, k});
     std::sort(kinds.rbegin(), kinds.rend());
-    fmt::print("  by op:");
-    for (const auto& [s, k] : kinds) fmt::print("  {} {:.1f}%", k, 100 * s / total);
-    fmt::print("\n");
+    pactq::print("  by op:");
+    for (const auto& [s, k] : kinds) pactq::print("  {} {:.1f}%", k, 100 * s / total);
+    pactq::print("\n");
   });
 }
 

@@ -3,7 +3,6 @@
 // process) and, with --peer, PyTorch's own int8 (FX static quantization, a
 // Python coprocess). Every round times each of them once, in turn, so the
 // ratios are of medians measured in one run under the same conditions.
-#include <fmt/format.h>
 
 #include <ATen/ATen.h>
 
@@ -20,6 +19,7 @@
 #include "pactq/cli/coprocess.h"
 #include "pactq/cli/shipped_files.h"
 #include "pactq/cli/timing.h"
+#include "pactq/common/format.h"
 #include "pactq/runtime/model.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/model_setup.h"
@@ -52,12 +52,12 @@ struct Series {
 };
 
 std::string throughput(const Series& x, int batch) {
-  return fmt::format("{:>7.0f} img/s  [{:.0f}-{:.0f}]", batch / x.median(), batch / x.max(),
-                     batch / x.min());
+  return pactq::format("{:>7.0f} img/s  [{:.0f}-{:.0f}]", batch / x.median(), batch / x.max(),
+                       batch / x.min());
 }
 std::string latency(const Series& x) {
-  return fmt::format("{:>7.3f} ms     [{:.3f}-{:.3f}]", 1e3 * x.median(), 1e3 * x.min(),
-                     1e3 * x.max());
+  return pactq::format("{:>7.3f} ms     [{:.3f}-{:.3f}]", 1e3 * x.median(), 1e3 * x.min(),
+                       1e3 * x.max());
 }
 
 // The int8 peer, started once, answering `round BATCH REPS` with its fp32 and
@@ -72,7 +72,7 @@ class Int8Peer {
   const nlohmann::json& info() const { return info_; }
   // {fp32 seconds, int8 seconds}
   std::pair<double, double> round(int batch, int reps) {
-    proc_.write_line(fmt::format("round {} {}", batch, reps));
+    proc_.write_line(pactq::format("round {} {}", batch, reps));
     const nlohmann::json j = parse(proc_.read_line());
     if (j.contains("error")) throw std::runtime_error("--peer: " + j["error"].get<std::string>());
     return {j.at("fp32_s").get<double>(), j.at("int8_s").get<double>()};
@@ -162,8 +162,8 @@ void add_bench_run(CLI::App& bench) {
       }
       if (c != 3 || h != net->size || w != net->size) {
         throw std::invalid_argument(
-            fmt::format("--peer: the int8 peer builds {} for 3x{}x{} images; {} takes {}x{}x{}",
-                        net->name, net->size, net->size, a->model_path, c, h, w));
+            pactq::format("--peer: the int8 peer builds {} for 3x{}x{} images; {} takes {}x{}x{}",
+                          net->name, net->size, net->size, a->model_path, c, h, w));
       }
       std::string script = a->peer_script.empty() ? default_int8_peer() : a->peer_script;
       if (script.empty()) {
@@ -216,38 +216,39 @@ void add_bench_run(CLI::App& bench) {
       pfb.s.push_back(pb.first);
       pqb.s.push_back(pb.second);
     }
-    fmt::print("bench run: {} ({}), {} threads, runtime ISA {}\n", a->model_path,
-               runtime.model_name(), threads, runtime.isa());
+    pactq::print("bench run: {} ({}), {} threads, runtime ISA {}\n", a->model_path,
+                 runtime.model_name(), threads, runtime.isa());
     if (peer) {
       const nlohmann::json& i = peer->info();
       std::string acc;
       if (i.contains("int8_top1")) {
-        acc = fmt::format("; test top-1 fp32 {:.2f}%, int8 {:.2f}%", i["fp32_top1"].get<double>(),
-                          i["int8_top1"].get<double>());
+        acc = pactq::format("; test top-1 fp32 {:.2f}%, int8 {:.2f}%", i["fp32_top1"].get<double>(),
+                            i["int8_top1"].get<double>());
       }
-      fmt::print("  int8 peer: PyTorch {} FX static int8 ({}){}\n", i.value("torch", "?"),
-                 i.value("engine", "?"), acc);
+      pactq::print("  int8 peer: PyTorch {} FX static int8 ({}){}\n", i.value("torch", "?"),
+                   i.value("engine", "?"), acc);
     }
     const int B = a->batch;
-    fmt::print("  batch {:>3} throughput, median [range] of {} rounds:\n", B, a->rounds);
-    fmt::print("    runtime        {}\n", throughput(rtb, B));
-    fmt::print("    LibTorch fp32  {}   runtime/LibTorch = {:.2f}x\n", throughput(thb, B),
-               thb.median() / rtb.median());
+    pactq::print("  batch {:>3} throughput, median [range] of {} rounds:\n", B, a->rounds);
+    pactq::print("    runtime        {}\n", throughput(rtb, B));
+    pactq::print("    LibTorch fp32  {}   runtime/LibTorch = {:.2f}x\n", throughput(thb, B),
+                 thb.median() / rtb.median());
     if (peer) {
-      fmt::print("    PyTorch fp32   {}\n", throughput(pfb, B));
-      fmt::print("    PyTorch int8   {}   runtime/int8 = {:.2f}x\n", throughput(pqb, B),
-                 pqb.median() / rtb.median());
+      pactq::print("    PyTorch fp32   {}\n", throughput(pfb, B));
+      pactq::print("    PyTorch int8   {}   runtime/int8 = {:.2f}x\n", throughput(pqb, B),
+                   pqb.median() / rtb.median());
     }
-    fmt::print("  batch   1 latency, median [range] of {} rounds:\n", a->rounds);
-    fmt::print("    runtime        {}\n", latency(rt1));
-    fmt::print("    LibTorch fp32  {}   runtime/LibTorch = {:.2f}x\n", latency(th1),
-               rt1.median() / th1.median());
+    pactq::print("  batch   1 latency, median [range] of {} rounds:\n", a->rounds);
+    pactq::print("    runtime        {}\n", latency(rt1));
+    pactq::print("    LibTorch fp32  {}   runtime/LibTorch = {:.2f}x\n", latency(th1),
+                 rt1.median() / th1.median());
     if (peer) {
-      fmt::print("    PyTorch fp32   {}\n", latency(pf1));
-      fmt::print("    PyTorch int8   {}   runtime/int8 = {:.2f}x\n", latency(pq1),
-                 rt1.median() / pq1.median());
+      pactq::print("    PyTorch fp32   {}\n", latency(pf1));
+      pactq::print("    PyTorch int8   {}   runtime/int8 = {:.2f}x\n", latency(pq1),
+                   rt1.median() / pq1.median());
     }
-    fmt::print("  file {} bytes; weights {} bytes\n", runtime.file_bytes(), runtime.weight_bytes());
+    pactq::print("  file {} bytes; weights {} bytes\n", runtime.file_bytes(),
+                 runtime.weight_bytes());
   });
 }
 

@@ -1,11 +1,11 @@
 // `pactq eval`: accuracy of a checkpoint, or of float weights (--init-from).
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <stdexcept>
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/train_options.h"
+#include "pactq/common/format.h"
 #include "pactq/export/deployed_eval.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
@@ -63,7 +63,7 @@ void add_eval_command(CLI::App& app) {
            {"--model", "--num-classes", "--wbits", "--abits", "--first-last", "--weight-quant",
             "--act-quant", "--override", "--alpha-init", "--init-from", "--mean", "--std"}) {
         if (cmd->count(flag) > 0) {
-          throw std::invalid_argument(fmt::format(
+          throw std::invalid_argument(pactq::format(
               "{}: the checkpoint {} defines the network, so {} cannot change it (drop {}, or "
               "evaluate float weights with --model and --init-from and no checkpoint)",
               flag, args->checkpoint, flag, flag));
@@ -98,12 +98,12 @@ void add_eval_command(CLI::App& app) {
       model = train::build_model(config, classes);
       const train::InitReport report = train::load_float_weights(*model, config.init_from);
       if (!config.quiet)
-        fmt::print(stderr, "init from {}: {}\n", config.init_from, report.summary());
+        pactq::print(stderr, "init from {}: {}\n", config.init_from, report.summary());
     }
     if (!device.is_cpu()) model->to(device);  // built and loaded on the CPU
     const train::EvalResult r = train::evaluate(
         *model, [&](const at::Tensor& x) { return model->forward(x); }, *loader);
-    fmt::print(
+    pactq::print(
         "{} on {} test ({} images, {}): top-1 {:.2f}% ({}/{})  top-5 {:.2f}%  loss {:.4f}  "
         "[{:.1f}s]{}\n",
         config.model, config.dataset, r.count, config.precision_policy().summary(), r.top1,
@@ -115,7 +115,7 @@ void add_eval_command(CLI::App& app) {
       if (!device.is_cpu()) model->to(at::kCPU);  // the exporter reads host memory
       const train::EvalResult d =
           export_::evaluate_deployed(*model, config.mean, config.std, *pixels);
-      fmt::print(
+      pactq::print(
           "deployed (exported integer model, .pqm semantics): top-1 {:.2f}% ({}/{})  top-5 "
           "{:.2f}%  loss {:.4f}  [{:.1f}s]\n",
           d.top1, d.correct, d.count, d.top5, d.loss, d.seconds);

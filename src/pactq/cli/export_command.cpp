@@ -3,7 +3,6 @@
 // and the deploy-exact LibTorch reference (export/reference_executor.h), or an
 // ONNX file (QCDQ or QONNX, docs/onnx.md).
 #include <ATen/Parallel.h>
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <memory>
@@ -12,6 +11,7 @@
 #include <system_error>
 
 #include "pactq/cli/commands.h"
+#include "pactq/common/format.h"
 #include "pactq/export/checkpoint_export.h"
 #ifdef PACTQ_WITH_ONNX
 #include "pactq/export/onnx/onnx_export.h"
@@ -117,8 +117,8 @@ void add_export_command(CLI::App& app) {
       }
       const train::WeightsFileReport r =
           train::write_weights_from_checkpoint(args->checkpoint, args->out);
-      fmt::print("wrote {}: {} trained weights, {} tensors, {} bytes\n", r.path, r.model,
-                 r.tensors, r.bytes);
+      pactq::print("wrote {}: {} trained weights, {} tensors, {} bytes\n", r.path, r.model,
+                   r.tensors, r.bytes);
       return;
     }
     if (format != "pqm") {
@@ -128,12 +128,12 @@ void add_export_command(CLI::App& app) {
       o.format = ox::parse_onnx_format(format);
       o.qonnx_quant_op = args->qonnx_op;
       const export_::ExportReport r = ox::export_checkpoint_onnx(args->checkpoint, args->out, o);
-      fmt::print(
+      pactq::print(
           "wrote {}: {} ({}), ONNX {} (opset {}, IR {}), {} nodes, {} bytes, ONNX checker "
           "passed; fp32 weights {} bytes\n",
           r.path, r.model, r.precision, format == "qcdq" ? "QCDQ" : "QONNX", ox::kOpsetVersion,
           ox::kIrVersion, r.nodes, r.file_bytes, r.fp32_weight_bytes);
-      for (const auto& w : r.warnings) fmt::print(stderr, "pactq: warning: {}\n", w);
+      for (const auto& w : r.warnings) pactq::print(stderr, "pactq: warning: {}\n", w);
       return;
 #else
       throw std::invalid_argument("--format " + format +
@@ -142,24 +142,24 @@ void add_export_command(CLI::App& app) {
 #endif
     }
     const export_::ExportReport r = export_::export_checkpoint(args->checkpoint, args->out);
-    fmt::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n", r.path,
-               r.model, r.precision, r.nodes, r.file_bytes, r.fp32_weight_bytes,
-               r.file_bytes ? static_cast<double>(r.fp32_weight_bytes) / r.file_bytes : 0.0);
-    for (const auto& w : r.warnings) fmt::print(stderr, "pactq: warning: {}\n", w);
+    pactq::print("wrote {}: {} ({}), {} nodes, {} bytes; fp32 weights {} bytes (1/{:.2f})\n",
+                 r.path, r.model, r.precision, r.nodes, r.file_bytes, r.fp32_weight_bytes,
+                 r.file_bytes ? static_cast<double>(r.fp32_weight_bytes) / r.file_bytes : 0.0);
+    for (const auto& w : r.warnings) pactq::print(stderr, "pactq: warning: {}\n", w);
     if (args->verify > 0) {
       const export_::VerifyResult v =
           export_::verify_checkpoint(args->checkpoint, args->out, args->verify, args->data_dir,
                                      args->verify_codes, args->threads);
-      fmt::print("{}\n", v.summary());
+      pactq::print("{}\n", v.summary());
       if (v.codes_compared > 0) {  // per node only when codes were compared (--verify-codes)
-        fmt::print("  {:<24} {:>22} {:>26}\n", "exact codes per node", "vs fake-quant model",
-                   "vs deploy-exact reference");
+        pactq::print("  {:<24} {:>22} {:>26}\n", "exact codes per node", "vs fake-quant model",
+                     "vs deploy-exact reference");
         for (const auto& n : v.per_node) {
-          fmt::print("  {:<24} {:>21.4f}% {:>25.4f}%  of {}{}\n", n.node, n.match_percent(),
-                     n.ref_match_percent(), n.compared, n.ref_exact ? "" : "  (float path)");
+          pactq::print("  {:<24} {:>21.4f}% {:>25.4f}%  of {}{}\n", n.node, n.match_percent(),
+                       n.ref_match_percent(), n.compared, n.ref_exact ? "" : "  (float path)");
         }
       }
-      fmt::print("verify took {:.1f}s\n", v.seconds);
+      pactq::print("verify took {:.1f}s\n", v.seconds);
     }
   });
 }

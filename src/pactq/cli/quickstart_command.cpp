@@ -2,14 +2,13 @@
 // Fashion-MNIST (from the Debian package) at full precision and with PACT
 // W4/A4, exports the W4/A4 model and runs it with the integer runtime, then
 // prints the accuracies side by side: the deployed one is what a user gets.
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <thread>
 #include <vector>
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/runtime_accuracy.h"
+#include "pactq/common/format.h"
 #include "pactq/export/checkpoint_export.h"
 #include "pactq/export/deployed_eval.h"
 #include "pactq/runtime/model.h"
@@ -62,7 +61,7 @@ void add_quickstart_command(CLI::App& app) {
       c.limit_train = args->limit_train;
       c.quiet = args->quiet;
       c.eval_deployed = run.bits != "fp";  // the exported model's accuracy every epoch
-      fmt::print("== {} ==\n", run.label);
+      pactq::print("== {} ==\n", run.label);
       std::fflush(stdout);
       run.result = train::run_training(c, export_::evaluate_deployed);
     }
@@ -78,23 +77,23 @@ void add_quickstart_command(CLI::App& app) {
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const RuntimeAccuracy deployed = runtime_accuracy(rt::Model::load(pqm), pqm, set);
 
-    fmt::print("\nlenet5 on Fashion-MNIST, {} epochs each (test top-1 of the last epoch):\n",
-               args->epochs);
-    fmt::print("  {:<30} {:>11} {:>14} {:>10} {:>9}\n", "precision", "training", "deployed",
-               "img/s", "time");
-    fmt::print("  {:<30} {:>10.2f}% {:>14} {:>10.0f} {:>8.0f}s\n", runs[0].label,
-               runs[0].result.final_test_top1, "(float)", runs[0].result.images_per_second,
-               runs[0].result.seconds);
-    fmt::print("  {:<30} {:>10.2f}% {:>13.2f}% {:>10.0f} {:>8.0f}s\n", runs[1].label,
-               runs[1].result.final_test_top1, deployed.top1(), runs[1].result.images_per_second,
-               runs[1].result.seconds);
-    fmt::print("  W4/A4 deployed vs float: {:+.2f} points\n",
-               deployed.top1() - runs[0].result.final_test_top1);
-    fmt::print(
+    pactq::print("\nlenet5 on Fashion-MNIST, {} epochs each (test top-1 of the last epoch):\n",
+                 args->epochs);
+    pactq::print("  {:<30} {:>11} {:>14} {:>10} {:>9}\n", "precision", "training", "deployed",
+                 "img/s", "time");
+    pactq::print("  {:<30} {:>10.2f}% {:>14} {:>10.0f} {:>8.0f}s\n", runs[0].label,
+                 runs[0].result.final_test_top1, "(float)", runs[0].result.images_per_second,
+                 runs[0].result.seconds);
+    pactq::print("  {:<30} {:>10.2f}% {:>13.2f}% {:>10.0f} {:>8.0f}s\n", runs[1].label,
+                 runs[1].result.final_test_top1, deployed.top1(), runs[1].result.images_per_second,
+                 runs[1].result.seconds);
+    pactq::print("  W4/A4 deployed vs float: {:+.2f} points\n",
+                 deployed.top1() - runs[0].result.final_test_top1);
+    pactq::print(
         "  training = the fake-quantized LibTorch model; deployed = {} ({} bytes, integer "
         "runtime, {})\n",
         pqm, exported.file_bytes, rt::Model::load(pqm).isa());
-    fmt::print(
+    pactq::print(
         "\nfiles: {0}/fp32 and {0}/w4a4 (metrics.csv, metrics.jsonl, config.json, last.pt, "
         "best.pt, model.pqm)\n"
         "next: pactq run {0}/w4a4/model.pqm --dataset fashion-mnist; pactq report {0}/fp32 "

@@ -2,7 +2,6 @@
 // (inline SVG, no scripts) with each run's settings, accuracy and per-layer
 // alpha curves, and a comparison of the runs. Problems in a run's files are
 // warnings on stderr (and in the page); a missing directory is an error.
-#include <fmt/format.h>
 
 #include <cstdio>
 #include <memory>
@@ -12,6 +11,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 #include "pactq/report/report.h"
 
 namespace pactq::cli {
@@ -43,11 +43,11 @@ void add_report_command(CLI::App& app) {
     }
     const std::vector<std::string> warnings = report::write_report(o->runs, o->out);
     for (const auto& w : warnings) std::fprintf(stderr, "pactq: warning: %s\n", w.c_str());
-    fmt::print("wrote {} ({} run{})\n", o->out, o->runs.size(), o->runs.size() == 1 ? "" : "s");
+    pactq::print("wrote {} ({} run{})\n", o->out, o->runs.size(), o->runs.size() == 1 ? "" : "s");
     if (!svg.empty()) {
       const std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg;
       write_bytes_atomically(o->alpha_svg, text.data(), text.size());
-      fmt::print("wrote {}\n", o->alpha_svg);
+      pactq::print("wrote {}\n", o->alpha_svg);
     }
   });
 }

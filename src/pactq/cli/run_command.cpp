@@ -1,7 +1,6 @@
 // `pactq run`: a .pqm model on a test set with the integer runtime: accuracy
 // and throughput. Pixels come from pactq's loaders with mean 0 / std 1, i.e.
 // in [0, 1]; the model's input node normalises them itself.
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <memory>
@@ -11,6 +10,7 @@
 #include "pactq/cli/commands.h"
 #include "pactq/cli/runtime_accuracy.h"
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 #include "pactq/runtime/model.h"
 
 namespace pactq::cli {
@@ -60,7 +60,7 @@ void add_run_command(CLI::App& app) {
       for (int64_t p : r.predictions) text += std::to_string(p) + "\n";
       write_bytes_atomically(args->predictions, text.data(), text.size());
     }
-    fmt::print(
+    pactq::print(
         "{} ({}) on {} test: top-1 {:.2f}% ({}/{}); {:.1f} images/s, {:.2f} ms/batch of {} "
         "({} threads, {})\n",
         args->model, m.model_name(), args->dataset, r.top1(), r.correct, r.images,

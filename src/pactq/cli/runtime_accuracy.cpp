@@ -1,13 +1,13 @@
 #include "pactq/cli/runtime_accuracy.h"
 
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 
+#include "pactq/common/format.h"
 #include "pactq/data/registry.h"
 #include "pactq/data/transforms.h"
 
@@ -24,8 +24,8 @@ RuntimeAccuracy runtime_accuracy(const rt::Model& m, const std::string& model_pa
   // Image folders are resized to the model's size; the others must match it.
   if (info.channels != c || (info.height > 0 && (info.height != h || info.width != w))) {
     throw std::invalid_argument(
-        fmt::format("{}: the model expects {}x{}x{} images (CxHxW), --dataset {} gives {}x{}x{}",
-                    model_path, c, h, w, info.name, info.channels, info.height, info.width));
+        pactq::format("{}: the model expects {}x{}x{} images (CxHxW), --dataset {} gives {}x{}x{}",
+                      model_path, c, h, w, info.name, info.channels, info.height, info.width));
   }
   info.mean.assign(c, 0.f);  // pixels / 255, the runtime normalises
   info.std.assign(c, 1.f);
@@ -43,8 +43,8 @@ RuntimeAccuracy runtime_accuracy(const rt::Model& m, const std::string& model_pa
     const at::Tensor p = batch->images.to(at::kFloat).contiguous();
     if (p.size(1) != c || p.size(2) != h || p.size(3) != w) {
       throw std::invalid_argument(
-          fmt::format("{}: {} images are {}x{}x{}, the model takes {}x{}x{}", model_path,
-                      set.dataset, p.size(1), p.size(2), p.size(3), c, h, w));
+          pactq::format("{}: {} images are {}x{}x{}, the model takes {}x{}x{}", model_path,
+                        set.dataset, p.size(1), p.size(2), p.size(3), c, h, w));
     }
     const int n = static_cast<int>(p.size(0));
     const auto t0 = std::chrono::steady_clock::now();

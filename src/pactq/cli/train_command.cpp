@@ -1,5 +1,4 @@
 // `pactq train`: the main job.
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +8,7 @@
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/train_options.h"
+#include "pactq/common/format.h"
 #include "pactq/export/deployed_eval.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/trainer.h"
@@ -36,7 +36,7 @@ void check_resume_flags(const CLI::App& cmd, const train::TrainConfig& now) {
     std::replace(flag.begin(), flag.end(), '_', '-');
     const CLI::Option* opt = cmd.get_option_no_throw(flag);
     if (opt == nullptr || opt->count() == 0 || stored[it.key()] == it.value()) continue;
-    throw std::invalid_argument(fmt::format(
+    throw std::invalid_argument(pactq::format(
         "{} {} conflicts with --resume: {} was trained with {} {} (drop {}, or use another --out)",
         flag, text(it.value()), last, flag, text(stored[it.key()]), flag));
   }
@@ -57,24 +57,24 @@ void add_train_command(CLI::App& app) {
     const train::TrainSummary s = train::run_training(*config, export_::evaluate_deployed);
     const std::string ranks =
         s.world_size > 1
-            ? fmt::format(" over {} processes (gradient all-reduce wait {:.1f} ms/step)",
-                          s.world_size, 1000 * s.comm_wait_seconds_per_step)
+            ? pactq::format(" over {} processes (gradient all-reduce wait {:.1f} ms/step)",
+                            s.world_size, 1000 * s.comm_wait_seconds_per_step)
             : "";
     if (s.rank != 0) return;  // rank 0 speaks for the group
     if (s.epochs_done > 0) {
-      std::string last = fmt::format("test top-1 {:.2f}%", s.final_test_top1);
+      std::string last = pactq::format("test top-1 {:.2f}%", s.final_test_top1);
       if (s.final_test_top1_deployed >= 0)
-        last += fmt::format(", deployed {:.2f}%", s.final_test_top1_deployed);
-      if (s.final_val_top1 >= 0) last += fmt::format(", val {:.2f}%", s.final_val_top1);
+        last += pactq::format(", deployed {:.2f}%", s.final_test_top1_deployed);
+      if (s.final_val_top1 >= 0) last += pactq::format(", val {:.2f}%", s.final_val_top1);
       const std::string best_by = std::string(config->val_split > 0 ? "val" : "test") +
                                   (config->eval_deployed ? " deployed" : "");
-      fmt::print(
+      pactq::print(
           "done: {} epochs, {} steps in {:.0f}s; last epoch {} (best.pt: {} {:.2f}%); {:.0f} "
           "img/s{}; data wait {:.1f}%; files in {}\n",
           s.epochs_done, s.steps, s.seconds, last, best_by, s.best_top1, s.images_per_second, ranks,
           100 * s.data_wait_share, s.out_dir);
     } else {
-      fmt::print(
+      pactq::print(
           "stopped after {} steps ({:.0f} img/s{}, data wait {:.1f}%); checkpoint in {}/last.pt\n",
           s.steps, s.images_per_second, ranks, 100 * s.data_wait_share, s.out_dir);
     }

@@ -4,11 +4,14 @@
 #pragma once
 #include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <c10/core/Allocator.h>
 #include <torch/cuda.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -54,6 +57,66 @@ torch::optim::OptimizerParamState* optimizer_param_state(Optimizer& optimizer,
   const auto it = state.find(key);
   return it == state.end() ? nullptr : it->second.get();
 }
+
+// ---- allocators ----
+// c10::Allocator changed in 2.3: `allocate` is no longer const, and
+// `copy_data(dest, src, count) const` is pure virtual (1.13 has none). A class
+// deriving from compat::AllocatorBase implements `allocate_data(size_t) const`
+// instead of `allocate`; the adapter overrides `allocate` with whichever
+// constness the installed c10::Allocator declares and gives `copy_data` a
+// memcpy where it exists. Both are detected from c10::Allocator itself rather
+// than from the version number. tests/compat/ compiles this (and
+// train/counting_allocator.h) against a stub of the 2.3+ signature.
+namespace detail {
+
+template <class Base>
+using allocate_const_signature = c10::DataPtr (Base::*)(size_t) const;
+
+template <class Base>
+inline constexpr bool allocate_is_const =
+    std::is_same_v<decltype(&Base::allocate), allocate_const_signature<Base>>;
+
+template <class Base, class = void>
+struct has_copy_data : std::false_type {};
+template <class Base>
+struct has_copy_data<Base, std::void_t<decltype(&Base::copy_data)>> : std::true_type {};
+
+// Adds the memcpy copy_data where Base declares it (2.3+). Partial
+// specialisations on the dependent Base, so the one that does not apply is
+// never instantiated.
+template <class Base, bool = has_copy_data<Base>::value>
+class WithCopyData : public Base {};
+template <class Base>
+class WithCopyData<Base, true> : public Base {
+ public:
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    if (count != 0) std::memcpy(dest, src, count);
+  }
+};
+
+template <class Base, bool = allocate_is_const<Base>>
+class AllocatorAdapter;
+template <class Base>
+class AllocatorAdapter<Base, true> : public WithCopyData<Base> {  // 1.13 - 2.2
+ public:
+  c10::DataPtr allocate(size_t n) const final { return allocate_data(n); }
+
+ protected:
+  virtual c10::DataPtr allocate_data(size_t n) const = 0;
+};
+template <class Base>
+class AllocatorAdapter<Base, false> : public WithCopyData<Base> {  // 2.3+
+ public:
+  c10::DataPtr allocate(size_t n) final { return allocate_data(n); }
+
+ protected:
+  virtual c10::DataPtr allocate_data(size_t n) const = 0;
+};
+
+}  // namespace detail
+
+// Base for pactq's c10 allocators: implement `allocate_data(size_t) const`.
+using AllocatorBase = detail::AllocatorAdapter<c10::Allocator>;
 
 // ---- autocast (--amp) ----
 // 1.13 has one switch and dtype per device kind (set_enabled / set_cpu_enabled,

@@ -1,10 +1,9 @@
 #include "pactq/data/cifar.h"
 
-#include <fmt/format.h>
-
 #include <cstring>
 #include <fstream>
 
+#include "pactq/common/format.h"
 #include "pactq/data/io.h"
 
 namespace pactq::data {
@@ -60,7 +59,7 @@ std::vector<std::string> CifarDataset::split_files(CifarVariant variant, Split s
   if (variant == CifarVariant::Cifar100) return {split == Split::Train ? "train.bin" : "test.bin"};
   if (split == Split::Test) return {"test_batch.bin"};
   std::vector<std::string> files;
-  for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("data_batch_{}.bin", i));
+  for (int i = 1; i <= 5; ++i) files.push_back(pactq::format("data_batch_{}.bin", i));
   return files;
 }
 
@@ -96,15 +95,16 @@ void CifarDataset::load(const std::vector<std::string>& files) {
   const int64_t record = label_bytes + kPixels;
   for (const auto& path : files) {
     if (!file_exists(path)) {
-      fail(path, fmt::format("missing {} file (expected {} records of {} bytes)", info_.name,
-                             variant_ == CifarVariant::Cifar10 ? "10000" : "50000/10000", record));
+      fail(path,
+           pactq::format("missing {} file (expected {} records of {} bytes)", info_.name,
+                         variant_ == CifarVariant::Cifar10 ? "10000" : "50000/10000", record));
     }
     const auto bytes = read_file(path);
     const int64_t n = static_cast<int64_t>(bytes.size());
     if (n == 0 || n % record != 0) {
-      fail(path, fmt::format("size {} bytes is not a positive multiple of the {} record size {} "
-                             "({} label byte(s) + {} pixel bytes); truncated or not a {} file?",
-                             n, info_.name, record, label_bytes, kPixels, info_.name));
+      fail(path, pactq::format("size {} bytes is not a positive multiple of the {} record size {} "
+                               "({} label byte(s) + {} pixel bytes); truncated or not a {} file?",
+                               n, info_.name, record, label_bytes, kPixels, info_.name));
     }
     const int64_t count = n / record;
     const size_t base = labels_.size();
@@ -114,8 +114,8 @@ void CifarDataset::load(const std::vector<std::string>& files) {
       const uint8_t* rec = bytes.data() + r * record;
       const int64_t lab = rec[label_bytes - 1];  // CIFAR-100: fine label is the 2nd byte
       if (lab >= info_.num_classes) {
-        fail(path,
-             fmt::format("record {} has label {}, expected 0..{}", r, lab, info_.num_classes - 1));
+        fail(path, pactq::format("record {} has label {}, expected 0..{}", r, lab,
+                                 info_.num_classes - 1));
       }
       labels_[base + r] = lab;
       std::memcpy(pixels_.data() + (base + r) * kPixels, rec + label_bytes, kPixels);

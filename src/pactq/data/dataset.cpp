@@ -1,11 +1,11 @@
 #include "pactq/data/dataset.h"
 
-#include <fmt/format.h>
+#include "pactq/common/format.h"
 
 namespace pactq::data {
 
 void fail(const std::string& path, const std::string& what) {
-  throw DataError(fmt::format("{}: {}", path, what));
+  throw DataError(pactq::format("{}: {}", path, what));
 }
 
 std::string split_name(Split split) {
@@ -16,9 +16,9 @@ void apply_normalisation_override(DatasetInfo& info, const DatasetOptions& optio
   auto check = [&](const std::vector<float>& v, const char* what) {
     if (!v.empty() && static_cast<int64_t>(v.size()) != info.channels) {
       throw DataError(
-          fmt::format("dataset {}: normalisation {} has {} values, expected {} (one "
-                      "per channel)",
-                      info.name, what, v.size(), info.channels));
+          pactq::format("dataset {}: normalisation {} has {} values, expected {} (one "
+                        "per channel)",
+                        info.name, what, v.size(), info.channels));
     }
   };
   check(options.mean, "mean");
@@ -26,7 +26,7 @@ void apply_normalisation_override(DatasetInfo& info, const DatasetOptions& optio
   for (float s : options.std) {
     if (!(s > 0.0f)) {
       throw DataError(
-          fmt::format("dataset {}: normalisation std must be > 0, got {}", info.name, s));
+          pactq::format("dataset {}: normalisation std must be > 0, got {}", info.name, s));
     }
   }
   if (!options.mean.empty()) info.mean = options.mean;

@@ -1,9 +1,8 @@
 #include "pactq/data/idx.h"
 
-#include <fmt/format.h>
-
 #include <cstring>
 
+#include "pactq/common/format.h"
 #include "pactq/data/io.h"
 
 namespace pactq::data {
@@ -36,24 +35,24 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   if (!file_exists(path)) fail(path, "missing idx file");
   const auto bytes = read_maybe_gzip(path);
   if (bytes.size() < 4) {
-    fail(path, fmt::format("too short for an idx header ({} bytes)", bytes.size()));
+    fail(path, pactq::format("too short for an idx header ({} bytes)", bytes.size()));
   }
   const uint32_t magic = uint32_t{bytes[0]} << 24 | uint32_t{bytes[1]} << 16 |
                          uint32_t{bytes[2]} << 8 | uint32_t{bytes[3]};
   const int rank = bytes[3];
   if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || rank == 0) {
-    fail(path, fmt::format("bad idx magic 0x{:08x}, expected 0x0000080N (unsigned byte data, "
-                           "N dimensions)",
-                           magic));
+    fail(path, pactq::format("bad idx magic 0x{:08x}, expected 0x0000080N (unsigned byte data, "
+                             "N dimensions)",
+                             magic));
   }
   if (expected_rank != 0 && rank != expected_rank) {
-    fail(path, fmt::format("idx magic 0x{:08x} says {} dimensions, expected {} (0x{:08x})", magic,
-                           rank, expected_rank, 0x800 + expected_rank));
+    fail(path, pactq::format("idx magic 0x{:08x} says {} dimensions, expected {} (0x{:08x})", magic,
+                             rank, expected_rank, 0x800 + expected_rank));
   }
   const size_t header = 4 + 4 * static_cast<size_t>(rank);
   if (bytes.size() < header) {
-    fail(path,
-         fmt::format("truncated idx header: {} bytes, expected at least {}", bytes.size(), header));
+    fail(path, pactq::format("truncated idx header: {} bytes, expected at least {}", bytes.size(),
+                             header));
   }
   IdxArray out;
   size_t count = 1;
@@ -66,9 +65,9 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   if (bytes.size() - header != count) {
     std::string shape;
     for (auto d : out.dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-    fail(path, fmt::format("idx data has {} bytes after the header, expected {} for shape {}{}",
-                           bytes.size() - header, count, shape,
-                           bytes.size() - header < count ? " (truncated)" : ""));
+    fail(path, pactq::format("idx data has {} bytes after the header, expected {} for shape {}{}",
+                             bytes.size() - header, count, shape,
+                             bytes.size() - header < count ? " (truncated)" : ""));
   }
   out.data.assign(bytes.begin() + header, bytes.end());
   return out;
@@ -85,8 +84,8 @@ std::string IdxDataset::find_file(const std::string& dir, const std::string& bas
     if (file_exists(join_path(dir, c))) return join_path(dir, c);
   }
   fail(join_path(dir, base),
-       fmt::format("missing idx file (looked for {}, {}, {}, {} in {})", candidates[0],
-                   candidates[1], candidates[2], candidates[3], dir));
+       pactq::format("missing idx file (looked for {}, {}, {}, {} in {})", candidates[0],
+                     candidates[1], candidates[2], candidates[3], dir));
 }
 
 IdxDataset::IdxDataset(IdxVariant variant, const std::string& dir, Split split,
@@ -110,19 +109,19 @@ void IdxDataset::load(const std::string& images_path, const std::string& labels_
   IdxArray images = read_idx(images_path, 3);
   IdxArray labels = read_idx(labels_path, 1);
   if (images.dims[0] != labels.dims[0]) {
-    fail(images_path, fmt::format("holds {} images but labels file {} holds {} labels",
-                                  images.dims[0], labels_path, labels.dims[0]));
+    fail(images_path, pactq::format("holds {} images but labels file {} holds {} labels",
+                                    images.dims[0], labels_path, labels.dims[0]));
   }
   if (images.dims[1] <= 0 || images.dims[2] <= 0) {
-    fail(images_path, fmt::format("bad image size {}x{}", images.dims[1], images.dims[2]));
+    fail(images_path, pactq::format("bad image size {}x{}", images.dims[1], images.dims[2]));
   }
   info_.height = images.dims[1];
   info_.width = images.dims[2];
   labels_.resize(labels.data.size());
   for (size_t i = 0; i < labels.data.size(); ++i) {
     if (labels.data[i] >= info_.num_classes) {
-      fail(labels_path, fmt::format("label {} at index {} is out of range, expected 0..{}",
-                                    labels.data[i], i, info_.num_classes - 1));
+      fail(labels_path, pactq::format("label {} at index {} is out of range, expected 0..{}",
+                                      labels.data[i], i, info_.num_classes - 1));
     }
     labels_[i] = labels.data[i];
   }

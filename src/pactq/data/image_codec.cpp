@@ -1,6 +1,5 @@
 #include "pactq/data/image_codec.h"
 
-#include <fmt/format.h>
 #include <png.h>
 #include <turbojpeg.h>
 
@@ -8,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "pactq/common/format.h"
 #include "pactq/data/dataset.h"
 
 namespace pactq::data {
@@ -41,16 +41,16 @@ at::Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& pat
   auto* data = const_cast<unsigned char*>(bytes.data());
   const auto size = static_cast<unsigned long>(bytes.size());
   if (tjDecompressHeader3(tj.h, data, size, &w, &h, &subsamp, &colorspace) != 0) {
-    fail(path, fmt::format("undecodable JPEG header: {}", tjGetErrorStr2(tj.h)));
+    fail(path, pactq::format("undecodable JPEG header: {}", tjGetErrorStr2(tj.h)));
   }
-  if (w <= 0 || h <= 0) fail(path, fmt::format("undecodable JPEG: invalid size {}x{}", w, h));
+  if (w <= 0 || h <= 0) fail(path, pactq::format("undecodable JPEG: invalid size {}x{}", w, h));
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   const int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
   const int bpp = tjPixelSize[pf];
   std::vector<uint8_t> buf(static_cast<size_t>(w) * h * bpp);
   if (tjDecompress2(tj.h, data, size, buf.data(), w, 0, h, pf, TJFLAG_ACCURATEDCT) != 0) {
     if (tjGetErrorCode(tj.h) == TJERR_FATAL) {
-      fail(path, fmt::format("undecodable JPEG: {}", tjGetErrorStr2(tj.h)));
+      fail(path, pactq::format("undecodable JPEG: {}", tjGetErrorStr2(tj.h)));
     }
     // Recoverable (e.g. premature end of data): keep the image, but say so.
     std::cerr << "pactq: warning: " << path
@@ -109,8 +109,8 @@ at::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& pa
     case ImageFormat::Png:
       return decode_png(bytes, path);
     default:
-      fail(path, fmt::format("undecodable image: not a JPEG or PNG ({} bytes, bad signature)",
-                             bytes.size()));
+      fail(path, pactq::format("undecodable image: not a JPEG or PNG ({} bytes, bad signature)",
+                               bytes.size()));
   }
 }
 
@@ -123,10 +123,10 @@ std::pair<int64_t, int64_t> probe_image(const std::vector<uint8_t>& bytes,
       if (!tj.h || tjDecompressHeader3(tj.h, const_cast<unsigned char*>(bytes.data()),
                                        static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp,
                                        &colorspace) != 0) {
-        fail(path, fmt::format("undecodable JPEG header: {}",
-                               tj.h ? tjGetErrorStr2(tj.h) : "tjInitDecompress failed"));
+        fail(path, pactq::format("undecodable JPEG header: {}",
+                                 tj.h ? tjGetErrorStr2(tj.h) : "tjInitDecompress failed"));
       }
-      if (w <= 0 || h <= 0) fail(path, fmt::format("undecodable JPEG: invalid size {}x{}", w, h));
+      if (w <= 0 || h <= 0) fail(path, pactq::format("undecodable JPEG: invalid size {}x{}", w, h));
       return {h, w};
     }
     case ImageFormat::Png: {
@@ -143,8 +143,8 @@ std::pair<int64_t, int64_t> probe_image(const std::vector<uint8_t>& bytes,
       return hw;
     }
     default:
-      fail(path, fmt::format("undecodable image: not a JPEG or PNG ({} bytes, bad signature)",
-                             bytes.size()));
+      fail(path, pactq::format("undecodable image: not a JPEG or PNG ({} bytes, bad signature)",
+                               bytes.size()));
   }
 }
 

@@ -1,12 +1,12 @@
 #include "pactq/data/image_folder.h"
 
 #include <dirent.h>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 
+#include "pactq/common/format.h"
 #include "pactq/data/image_codec.h"
 #include "pactq/data/io.h"
 
@@ -64,7 +64,7 @@ ImageFolderDataset::ImageFolderDataset(const std::string& dir, Split split,
   for (const auto& cls : list_dir(split_dir_, true)) {
     if (!std::binary_search(classes.begin(), classes.end(), cls)) {
       fail(join_path(split_dir_, cls),
-           fmt::format("class directory not present in {} (classes come from there)", class_dir));
+           pactq::format("class directory not present in {} (classes come from there)", class_dir));
     }
   }
 
@@ -108,8 +108,8 @@ ImageFolderDataset::ImageFolderDataset(const std::string& dir, Split split,
   }
   if (files_.empty()) {
     fail(split_dir_,
-         fmt::format("no decodable .jpg/.jpeg/.png images found{}",
-                     skipped_.empty() ? "" : fmt::format(" ({} skipped)", skipped_.size())));
+         pactq::format("no decodable .jpg/.jpeg/.png images found{}",
+                       skipped_.empty() ? "" : pactq::format(" ({} skipped)", skipped_.size())));
   }
 }
 

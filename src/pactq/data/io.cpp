@@ -1,6 +1,5 @@
 #include "pactq/data/io.h"
 
-#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "pactq/common/format.h"
 #include "pactq/data/dataset.h"
 
 namespace pactq::data {
@@ -29,12 +29,12 @@ void check_data_dir(const std::string& dir, const std::string& what) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno == ENOENT) fail(dir, what + " does not exist");
-    fail(dir, fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
+    fail(dir, pactq::format("cannot read the {}: {}", what, std::strerror(errno)));
   }
   if (!S_ISDIR(st.st_mode)) fail(dir, what + " is not a directory");
   // Unreadable, the files in it would look missing.
   if (::access(dir.c_str(), R_OK | X_OK) != 0)
-    fail(dir, fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
+    fail(dir, pactq::format("cannot read the {}: {}", what, std::strerror(errno)));
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {
@@ -46,7 +46,7 @@ std::string join_path(const std::string& dir, const std::string& name) {
 std::vector<uint8_t> read_file(const std::string& path) {
   if (dir_exists(path)) fail(path, "is a directory, expected a file");
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail(path, fmt::format("cannot open file: {}", std::strerror(errno)));
+  if (!f) fail(path, pactq::format("cannot open file: {}", std::strerror(errno)));
   std::vector<uint8_t> bytes;
   if (std::fseek(f.get(), 0, SEEK_END) == 0) {
     long n = std::ftell(f.get());
@@ -64,7 +64,7 @@ std::vector<uint8_t> read_file(const std::string& path) {
 
 std::vector<uint8_t> read_file_prefix(const std::string& path, size_t max_bytes) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail(path, fmt::format("cannot open file: {}", std::strerror(errno)));
+  if (!f) fail(path, pactq::format("cannot open file: {}", std::strerror(errno)));
   std::vector<uint8_t> bytes(max_bytes);
   const size_t got = std::fread(bytes.data(), 1, max_bytes, f.get());
   if (std::ferror(f.get())) fail(path, "read error");
@@ -105,12 +105,12 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
     if (ret == Z_OK) continue;
     if (ret == Z_BUF_ERROR && zs.avail_in == 0) {
       inflateEnd(&zs);
-      fail(path, fmt::format("truncated gzip stream (input ended after {} compressed bytes, "
-                             "{} bytes inflated)",
-                             bytes.size(), produced));
+      fail(path, pactq::format("truncated gzip stream (input ended after {} compressed bytes, "
+                               "{} bytes inflated)",
+                               bytes.size(), produced));
     }
     if (ret == Z_BUF_ERROR) continue;  // needs more output space
-    std::string msg = zs.msg ? zs.msg : fmt::format("zlib error {}", ret);
+    std::string msg = zs.msg ? zs.msg : pactq::format("zlib error {}", ret);
     inflateEnd(&zs);
     fail(path, "corrupt gzip stream: " + msg);
   }
@@ -132,14 +132,14 @@ std::vector<uint8_t> gzip(const std::vector<uint8_t>& bytes, int level) {
   const int ret = deflate(&zs, Z_FINISH);
   const size_t n = zs.total_out;
   deflateEnd(&zs);
-  if (ret != Z_STREAM_END) throw DataError(fmt::format("zlib deflate failed ({})", ret));
+  if (ret != Z_STREAM_END) throw DataError(pactq::format("zlib deflate failed ({})", ret));
   out.resize(n);
   return out;
 }
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!f) fail(path, fmt::format("cannot create file: {}", std::strerror(errno)));
+  if (!f) fail(path, pactq::format("cannot create file: {}", std::strerror(errno)));
   if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size()) {
     fail(path, "write error");
   }

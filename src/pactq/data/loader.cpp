@@ -1,12 +1,11 @@
 #include "pactq/data/loader.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <numeric>
 
+#include "pactq/common/format.h"
 #include "pactq/data/rng.h"
 
 namespace pactq::data {
@@ -22,15 +21,15 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
   if (!dataset_) throw DataError("DataLoader: null dataset");
   if (opt_.batch_size <= 0) {
     throw DataError(
-        fmt::format("DataLoader: batch_size must be positive, got {}", opt_.batch_size));
+        pactq::format("DataLoader: batch_size must be positive, got {}", opt_.batch_size));
   }
   if (opt_.workers < 0 || opt_.prefetch < 0 || opt_.limit < 0) {
     throw DataError("DataLoader: workers, prefetch and limit must be >= 0");
   }
   num_samples_ = dataset_->size();
   if (opt_.holdout < 0 || (opt_.holdout > 0 && opt_.holdout >= num_samples_)) {
-    throw DataError(fmt::format("--val-split {}: must be between 0 and the {} training samples",
-                                opt_.holdout, num_samples_));
+    throw DataError(pactq::format("--val-split {}: must be between 0 and the {} training samples",
+                                  opt_.holdout, num_samples_));
   }
   if (opt_.holdout > 0) {
     std::vector<int64_t> all(static_cast<size_t>(num_samples_));
@@ -49,8 +48,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
   dataset_name_ = info.name;
   if (opt_.limit > 0) num_samples_ = std::min(num_samples_, opt_.limit);
   if (opt_.shard_count < 1 || opt_.shard_index < 0 || opt_.shard_index >= opt_.shard_count) {
-    throw DataError(fmt::format("DataLoader: shard {} of {} does not exist", opt_.shard_index,
-                                opt_.shard_count));
+    throw DataError(pactq::format("DataLoader: shard {} of {} does not exist", opt_.shard_index,
+                                  opt_.shard_count));
   }
   total_samples_ = num_samples_;
   num_samples_ = opt_.drop_last ? total_samples_ / opt_.shard_count
@@ -110,8 +109,8 @@ Batch DataLoader::build(int64_t epoch, int64_t batch_index,
     const int64_t idx = order[begin + i];
     Sample s = dataset_->get(idx);
     if (s.label < 0 || (num_classes_ > 0 && s.label >= num_classes_)) {
-      throw DataError(fmt::format("dataset {} sample {}: label {} out of range 0..{}",
-                                  dataset_name_, idx, s.label, num_classes_ - 1));
+      throw DataError(pactq::format("dataset {} sample {}: label {} out of range 0..{}",
+                                    dataset_name_, idx, s.label, num_classes_ - 1));
     }
     Rng rng(
         mix_seed(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx), kAugStream));
@@ -123,8 +122,8 @@ Batch DataLoader::build(int64_t epoch, int64_t batch_index,
 
 Batch DataLoader::make_batch(int64_t epoch, int64_t batch_index) const {
   if (batch_index < 0 || batch_index >= num_batches()) {
-    throw DataError(fmt::format("DataLoader: batch index {} out of range (epoch has {} batches)",
-                                batch_index, num_batches()));
+    throw DataError(pactq::format("DataLoader: batch index {} out of range (epoch has {} batches)",
+                                  batch_index, num_batches()));
   }
   return build(epoch, batch_index, epoch_order(epoch));
 }
@@ -146,8 +145,8 @@ void DataLoader::stop_workers() {
 void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop_workers();
   if (first_batch < 0 || first_batch > num_batches()) {
-    throw DataError(fmt::format("DataLoader: first batch {} out of range (epoch has {} batches)",
-                                first_batch, num_batches()));
+    throw DataError(pactq::format("DataLoader: first batch {} out of range (epoch has {} batches)",
+                                  first_batch, num_batches()));
   }
   epoch_ = epoch;
   order_ = epoch_order(epoch);

@@ -1,10 +1,9 @@
 #include "pactq/data/registry.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cctype>
 
+#include "pactq/common/format.h"
 #include "pactq/data/cifar.h"
 #include "pactq/data/idx.h"
 #include "pactq/data/image_folder.h"
@@ -44,19 +43,19 @@ std::shared_ptr<Dataset> open_dataset(const std::string& name, const std::string
   if (canon.empty()) {
     std::string valid;
     for (const auto& n : dataset_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw DataError(fmt::format("unknown dataset '{}'; valid names: {}", name, valid));
+    throw DataError(pactq::format("unknown dataset '{}'; valid names: {}", name, valid));
   }
   if (!options.train_files.empty() && canon != "cifar10" && canon != "cifar100") {
     throw DataError(
-        fmt::format("--train-files: only the CIFAR readers take a list of training "
-                    "files (dataset is {})",
-                    canon));
+        pactq::format("--train-files: only the CIFAR readers take a list of training "
+                      "files (dataset is {})",
+                      canon));
   }
   if (canon == "synthetic") return std::make_shared<SyntheticDataset>(split, options);
   const std::string root = dir.empty() ? default_data_dir(canon) : dir;
   if (root.empty()) {
     throw DataError(
-        fmt::format("dataset {}: no data directory given and no default location", canon));
+        pactq::format("dataset {}: no data directory given and no default location", canon));
   }
   if (canon == "cifar10")
     return std::make_shared<CifarDataset>(CifarVariant::Cifar10, root, split, options);

@@ -1,7 +1,6 @@
 #include "pactq/data/synthetic.h"
 
-#include <fmt/format.h>
-
+#include "pactq/common/format.h"
 #include "pactq/data/rng.h"
 
 namespace pactq::data {
@@ -9,8 +8,9 @@ namespace pactq::data {
 SyntheticDataset::SyntheticDataset(Split split, const DatasetOptions& options) {
   const SyntheticShape& s = options.synthetic;
   if (s.channels < 1 || s.height < 1 || s.width < 1 || s.classes < 1) {
-    throw DataError(fmt::format("dataset synthetic: shape {}x{}x{} and {} classes must be positive",
-                                s.channels, s.height, s.width, s.classes));
+    throw DataError(
+        pactq::format("dataset synthetic: shape {}x{}x{} and {} classes must be positive",
+                      s.channels, s.height, s.width, s.classes));
   }
   info_.name = "synthetic";
   info_.channels = s.channels;
@@ -26,7 +26,7 @@ SyntheticDataset::SyntheticDataset(Split split, const DatasetOptions& options) {
 
 Sample SyntheticDataset::get(int64_t index) const {
   if (index < 0 || index >= size_) {
-    throw DataError(fmt::format("dataset synthetic: index {} out of range", index));
+    throw DataError(pactq::format("dataset synthetic: index {} out of range", index));
   }
   Sample s;
   s.image = at::empty({info_.channels, info_.height, info_.width}, at::kByte);

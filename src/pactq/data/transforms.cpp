@@ -1,18 +1,18 @@
 #include "pactq/data/transforms.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "pactq/common/format.h"
 
 namespace pactq::data {
 namespace {
 
 void check_u8_chw(const at::Tensor& image, const char* what) {
   if (image.dim() != 3 || image.scalar_type() != at::kByte) {
-    throw DataError(fmt::format("{}: expected a uint8 [C,H,W] image, got {} dims of {}", what,
-                                image.dim(), c10::toString(image.scalar_type())));
+    throw DataError(pactq::format("{}: expected a uint8 [C,H,W] image, got {} dims of {}", what,
+                                  image.dim(), c10::toString(image.scalar_type())));
   }
 }
 
@@ -227,13 +227,13 @@ Pipeline::Pipeline(int64_t channels, PipelineOptions options)
     : channels_(channels), opt_(std::move(options)) {
   if (channels_ <= 0) throw DataError("pipeline: channels must be positive");
   if (opt_.out_height <= 0 || opt_.out_width <= 0) {
-    throw DataError(fmt::format("pipeline: output size {}x{} must be positive", opt_.out_height,
-                                opt_.out_width));
+    throw DataError(pactq::format("pipeline: output size {}x{} must be positive", opt_.out_height,
+                                  opt_.out_width));
   }
   if (static_cast<int64_t>(opt_.mean.size()) != channels_ ||
       static_cast<int64_t>(opt_.std.size()) != channels_) {
-    throw DataError(fmt::format("pipeline: need {} mean and std values, got {} and {}", channels_,
-                                opt_.mean.size(), opt_.std.size()));
+    throw DataError(pactq::format("pipeline: need {} mean and std values, got {} and {}", channels_,
+                                  opt_.mean.size(), opt_.std.size()));
   }
   if (opt_.pad < 0) throw DataError("pipeline: pad must be >= 0");
   lut_.resize(channels_ * 256);
@@ -249,14 +249,14 @@ void Pipeline::apply(const at::Tensor& image_in, Rng& rng, float* out) const {
   const at::Tensor image = image_in.contiguous();
   const int64_t c = image.size(0), h = image.size(1), w = image.size(2);
   if (c != channels_) {
-    throw DataError(fmt::format("pipeline: image has {} channels, expected {}", c, channels_));
+    throw DataError(pactq::format("pipeline: image has {} channels, expected {}", c, channels_));
   }
   const int64_t oh = opt_.out_height, ow = opt_.out_width;
   const uint8_t* src = image.data_ptr<uint8_t>();
 
   if (opt_.geometry == Geometry::Identity || opt_.geometry == Geometry::PadCrop) {
     if (h != oh || w != ow) {
-      throw DataError(fmt::format("pipeline: image is {}x{}, expected {}x{}", h, w, oh, ow));
+      throw DataError(pactq::format("pipeline: image is {}x{}, expected {}x{}", h, w, oh, ow));
     }
     int64_t dy = 0, dx = 0;  // source = output + offset
     if (opt_.geometry == Geometry::PadCrop && opt_.pad > 0) {
@@ -322,8 +322,8 @@ Pipeline make_pipeline(const DatasetInfo& info, Split split, const DatasetOption
   const bool is_cifar = info.name == "cifar10" || info.name == "cifar100";
   if (variable_size) {
     if (options.image_size <= 0 || options.resize_size <= 0) {
-      throw DataError(fmt::format("dataset {}: image_size {} and resize_size {} must be positive",
-                                  info.name, options.image_size, options.resize_size));
+      throw DataError(pactq::format("dataset {}: image_size {} and resize_size {} must be positive",
+                                    info.name, options.image_size, options.resize_size));
     }
     p.out_height = p.out_width = options.image_size;
     p.resize = options.resize_size;

@@ -1,9 +1,9 @@
 #include "pactq/distributed/gradient_reducer.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <chrono>
+
+#include "pactq/common/format.h"
 
 namespace pactq::distributed {
 
@@ -83,7 +83,7 @@ void GradientReducer::launch_ready() {
     Bucket& b = buckets_[next_launch_];
     b.reduce = group_.allreduce_sum_async(
         b.flat,
-        fmt::format("all-reducing gradient bucket {} of {}", next_launch_ + 1, buckets_.size()));
+        pactq::format("all-reducing gradient bucket {} of {}", next_launch_ + 1, buckets_.size()));
     ++next_launch_;
   }
 }

@@ -1,7 +1,6 @@
 #include "pactq/distributed/launcher.h"
 
 #include <arpa/inet.h>
-#include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,11 +14,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "pactq/common/format.h"
+
 namespace pactq::distributed {
 
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
+  if (fd < 0) throw std::runtime_error(pactq::format("socket: {}", std::strerror(errno)));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -44,8 +45,8 @@ int status_code(int status) {
 }
 
 std::string describe(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {}", WTERMSIG(status));
-  return fmt::format("exited with status {}", status_code(status));
+  if (WIFSIGNALED(status)) return pactq::format("was killed by signal {}", WTERMSIG(status));
+  return pactq::format("exited with status {}", status_code(status));
 }
 
 }  // namespace
@@ -60,7 +61,7 @@ int launch(const LaunchOptions& o, const std::vector<std::string>& command) {
   std::vector<pid_t> pids;
   for (int rank = 0; rank < o.nproc; ++rank) {
     const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+    if (pid < 0) throw std::runtime_error(pactq::format("fork: {}", std::strerror(errno)));
     if (pid == 0) {
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);

@@ -1,9 +1,9 @@
 #include "pactq/distributed/options.h"
 
-#include <fmt/format.h>
-
 #include <cstdlib>
 #include <stdexcept>
+
+#include "pactq/common/format.h"
 
 namespace pactq::distributed {
 namespace {
@@ -14,7 +14,7 @@ int env_int(const EnvReader& env, const char* name, int fallback) {
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
   if (*end != '\0' || value < 0 || value > 1 << 30) {
-    throw std::invalid_argument(fmt::format(
+    throw std::invalid_argument(pactq::format(
         "{}={}: expected a non-negative integer (as torchrun or pactq launch set it)", name, text));
   }
   return static_cast<int>(value);
@@ -27,8 +27,8 @@ DistOptions resolve(DistOptions o, const EnvReader& env) {
   if (o.world_size < 1) throw std::invalid_argument("--world-size: expected at least 1");
   if (o.rank < 0) o.rank = env_int(env, "RANK", 0);
   if (o.rank >= o.world_size) {
-    throw std::invalid_argument(fmt::format("--rank {}: expected 0 to {} for --world-size {}",
-                                            o.rank, o.world_size - 1, o.world_size));
+    throw std::invalid_argument(pactq::format("--rank {}: expected 0 to {} for --world-size {}",
+                                              o.rank, o.world_size - 1, o.world_size));
   }
   if (o.local_rank < 0) o.local_rank = env_int(env, "LOCAL_RANK", o.rank);
   if (o.local_world_size <= 0) o.local_world_size = env_int(env, "LOCAL_WORLD_SIZE", 0);
@@ -39,7 +39,7 @@ DistOptions resolve(DistOptions o, const EnvReader& env) {
   if (o.master_port == 0) o.master_port = env_int(env, "MASTER_PORT", 29500);
   if (o.master_port < 1 || o.master_port > 65535) {
     throw std::invalid_argument(
-        fmt::format("--master-port {}: expected 1 to 65535", o.master_port));
+        pactq::format("--master-port {}: expected 1 to 65535", o.master_port));
   }
   if (!(o.timeout_seconds > 0)) {
     throw std::invalid_argument("--dist-timeout: expected a positive number of seconds");
@@ -48,7 +48,7 @@ DistOptions resolve(DistOptions o, const EnvReader& env) {
   if (agent != nullptr && std::string(agent) == "True") {
     o.agent_store = true;
     o.store_prefix =
-        fmt::format("/worker/attempt_{}", env_int(env, "TORCHELASTIC_RESTART_COUNT", 0));
+        pactq::format("/worker/attempt_{}", env_int(env, "TORCHELASTIC_RESTART_COUNT", 0));
   }
   return o;
 }

@@ -1,7 +1,7 @@
 #define PACTQ_COMPAT_C10D
 #include "pactq/distributed/process_group.h"
+#include "pactq/common/format.h"
 
-#include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -58,7 +58,7 @@ class C10dGroup final : public ProcessGroup {
     try {
       tcp_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
     } catch (const std::exception& e) {
-      throw DistError(fmt::format(
+      throw DistError(pactq::format(
           "rank {}: {} {}:{}: {} (is rank 0 started, is the address right, is the port free?)",
           o.rank, so.isServer ? "cannot host the store at" : "cannot reach the store at",
           o.master_addr, o.master_port, first_line(e)));
@@ -158,7 +158,7 @@ class C10dGroup final : public ProcessGroup {
     if (left_) return;
     left_ = true;
     try {
-      store_->set(fmt::format("done/{}", o_.rank), std::vector<uint8_t>{1});
+      store_->set(pactq::format("done/{}", o_.rank), std::vector<uint8_t>{1});
     } catch (...) {  // rank 0 may be gone already: nothing to tell
     }
   }
@@ -170,26 +170,26 @@ class C10dGroup final : public ProcessGroup {
     const std::string cause = first_line(e);
     std::string who;
     try {
-      store_->set(fmt::format("failed/{}", o_.rank), std::vector<uint8_t>{1});
+      store_->set(pactq::format("failed/{}", o_.rank), std::vector<uint8_t>{1});
       const auto grace = std::min(milliseconds(3000),
                                   milliseconds(static_cast<int64_t>(o_.timeout_seconds * 500)));
       std::this_thread::sleep_for(grace);
       std::vector<int> gone;
       for (int r = 0; r < o_.world_size; ++r) {
         if (r == o_.rank) continue;
-        if (!store_->check({fmt::format("failed/{}", r)}) &&
-            !store_->check({fmt::format("done/{}", r)}))
+        if (!store_->check({pactq::format("failed/{}", r)}) &&
+            !store_->check({pactq::format("done/{}", r)}))
           gone.push_back(r);
       }
       who = gone.empty() ? "every other rank failed as well"
                          : rank_list(gone) + " stopped responding (exited, was killed or hung)";
     } catch (const std::exception&) {
       who = o_.rank == 0 || o_.agent_store ? "the rendezvous store is unreachable"
-                                           : fmt::format("rank 0 (the store at {}:{}) is gone",
-                                                         o_.master_addr, o_.master_port);
+                                           : pactq::format("rank 0 (the store at {}:{}) is gone",
+                                                           o_.master_addr, o_.master_port);
     }
     left_ = true;  // a failed rank is not a normal exit
-    throw DistError(fmt::format("rank {}: {} failed: {}; {}", o_.rank, what, cause, who));
+    throw DistError(pactq::format("rank {}: {} failed: {}; {}", o_.rank, what, cause, who));
   }
 
  private:
@@ -206,7 +206,7 @@ class C10dGroup final : public ProcessGroup {
   void join() {
     const milliseconds timeout(static_cast<int64_t>(o_.timeout_seconds * 1000));
     std::vector<std::string> keys;
-    for (int r = 0; r < o_.world_size; ++r) keys.push_back(fmt::format("joined/{}", r));
+    for (int r = 0; r < o_.world_size; ++r) keys.push_back(pactq::format("joined/{}", r));
     try {
       store_->set(keys[static_cast<size_t>(o_.rank)], std::vector<uint8_t>{1});
       store_->wait(keys, timeout);
@@ -216,12 +216,12 @@ class C10dGroup final : public ProcessGroup {
         for (int r = 0; r < o_.world_size; ++r)
           if (!store_->check({keys[static_cast<size_t>(r)]})) missing.push_back(r);
       } catch (const std::exception&) {
-        throw DistError(fmt::format("rank {}: lost the store at {}:{} while joining: {}", o_.rank,
-                                    o_.master_addr, o_.master_port, first_line(e)));
+        throw DistError(pactq::format("rank {}: lost the store at {}:{} while joining: {}", o_.rank,
+                                      o_.master_addr, o_.master_port, first_line(e)));
       }
       if (missing.empty())
-        throw DistError(fmt::format("rank {}: joining failed: {}", o_.rank, first_line(e)));
-      throw DistError(fmt::format(
+        throw DistError(pactq::format("rank {}: joining failed: {}", o_.rank, first_line(e)));
+      throw DistError(pactq::format(
           "rank {}: {} did not join within {:g} s (started? --world-size {} on every rank? can "
           "it reach {}:{}?)",
           o_.rank, rank_list(missing), o_.timeout_seconds, o_.world_size, o_.master_addr,

@@ -1,10 +1,9 @@
 #include "pactq/export/checkpoint_export.h"
 
-#include <fmt/format.h>
-
 #include <filesystem>
 #include <stdexcept>
 
+#include "pactq/common/format.h"
 #include "pactq/data/registry.h"
 #include "pactq/export/plan_builder.h"
 #include "pactq/train/checkpoint.h"
@@ -43,10 +42,10 @@ std::vector<std::string> class_names_of(const std::string& checkpoint,
   } catch (const std::exception& e) {
     const std::string dir =
         config.data_dir.empty() ? data::default_data_dir(config.dataset) : config.data_dir;
-    warning =
-        fmt::format("{}: class names not written: cannot read its dataset '{}' ({}): {}",
-                    checkpoint, config.dataset,
-                    dir.empty() ? std::string("no data dir") : "data dir '" + dir + "'", e.what());
+    warning = pactq::format("{}: class names not written: cannot read its dataset '{}' ({}): {}",
+                            checkpoint, config.dataset,
+                            dir.empty() ? std::string("no data dir") : "data dir '" + dir + "'",
+                            e.what());
     return {};
   }
 }

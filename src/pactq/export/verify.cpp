@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +10,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "pactq/common/format.h"
 #include "pactq/data/loader.h"
 #include "pactq/export/checkpoint_export.h"
 #include "pactq/export/plan_builder.h"
@@ -43,14 +43,15 @@ std::string VerifyResult::summary() const {
   const bool none = codes_compared == 0;
   const std::string fq_codes =
       none ? std::string("no codes compared")
-           : fmt::format("{:.4f}% ({}/{})", percent_floor(codes_matched, codes_compared),
-                         codes_matched, codes_compared);
+           : pactq::format("{:.4f}% ({}/{})", percent_floor(codes_matched, codes_compared),
+                           codes_matched, codes_compared);
   const std::string ref_codes =
       none ? std::string("no codes compared")
-           : fmt::format("{:.4f}% ({}/{}) node by node on the runtime's inputs, {:.4f}% end to end",
-                         percent_floor(ref_codes_matched, codes_compared), ref_codes_matched,
-                         codes_compared, percent_floor(ref_chain_codes_matched, codes_compared));
-  std::string s = fmt::format(
+           : pactq::format(
+                 "{:.4f}% ({}/{}) node by node on the runtime's inputs, {:.4f}% end to end",
+                 percent_floor(ref_codes_matched, codes_compared), ref_codes_matched,
+                 codes_compared, percent_floor(ref_chain_codes_matched, codes_compared));
+  std::string s = pactq::format(
       "verify on {} images ({} for activation codes):\n"
       "  runtime vs fake-quantized LibTorch model: prediction agreement {:.2f}% ({}/{}), top-1 "
       "libtorch {:.2f}%, runtime {:.2f}%; exact activation codes {}; max |logit diff| {:.4g}\n"
@@ -82,10 +83,10 @@ std::string VerifyResult::summary() const {
          " differ from the deploy-exact reference";
     return s;
   }
-  s += fmt::format("\n  => runtime exact: {} integer-path nodes bit-identical to the reference",
-                   exact_nodes);
+  s += pactq::format("\n  => runtime exact: {} integer-path nodes bit-identical to the reference",
+                     exact_nodes);
   if (!float_nodes.empty()) {
-    s += fmt::format(
+    s += pactq::format(
         "; float-path nodes ({}): {} of {} codes differ (LibTorch's float32 summation order)",
         float_nodes, float_compared - float_matched, float_compared);
   }

@@ -52,16 +52,28 @@ at::Tensor sync_batch_norm(const at::Tensor& x, at::Tensor& running_mean, at::Te
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape[1] = channels;
+  // Statistics in float32 at least: under --amp bf16 the convolution before
+  // hands us bfloat16, whose 8-bit mantissa loses the sums (and E[x^2] - E[x]^2
+  // cancels to noise). The input is upcast explicitly, so every op below runs
+  // in float32 whether or not autocast is on (none of them is on autocast's
+  // lower-precision lists). The output keeps the dtype it had: the input's,
+  // promoted with the affine parameters'.
+  at::ScalarType out_type = x.scalar_type();
+  if (weight.defined()) out_type = at::promote_types(out_type, weight.scalar_type());
+  if (bias.defined()) out_type = at::promote_types(out_type, bias.scalar_type());
+  const at::Tensor xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const double local_count = static_cast<double>(x.numel() / channels);
-  const at::Tensor packed = at::cat({x.sum(dims), (x * x).sum(dims),
-                                     at::full({1}, local_count, x.options().requires_grad(false))});
+  const at::Tensor packed = at::cat({xf.sum(dims), (xf * xf).sum(dims),
+                                     at::full({1}, local_count, xf.options().requires_grad(false))});
   const at::Tensor total = AllReduceSum::apply(packed, reinterpret_cast<int64_t>(&reducer));
   const at::Tensor count = total.narrow(0, 2 * channels, 1);
   const at::Tensor mean = total.narrow(0, 0, channels) / count;
   // E[x^2] - E[x]^2 can dip below 0 by rounding where a channel is constant.
   const at::Tensor var = (total.narrow(0, channels, channels) / count - mean * mean).clamp_min(0);
-  at::Tensor y = (x - mean.view(shape)) * at::rsqrt(var.view(shape) + eps);
-  if (weight.defined()) y = y * weight.view(shape) + bias.view(shape);
+  at::Tensor y = (xf - mean.view(shape)) * at::rsqrt(var.view(shape) + eps);
+  if (weight.defined()) y = y * weight.view(shape);
+  if (bias.defined()) y = y + bias.view(shape);
+  y = y.to(out_type);
   {
     at::NoGradGuard no_grad;
     const double n = count.item<double>();

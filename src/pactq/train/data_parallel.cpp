@@ -1,6 +1,5 @@
 #include "pactq/train/data_parallel.h"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <iterator>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 
 namespace pactq::train {
 
@@ -56,7 +56,7 @@ std::string DataParallel::share_checkpoint(const std::string& last_path, bool re
   if (lead()) return last_path;
   payload[0] = payload[0].cpu();
   private_copy_ = (std::filesystem::temp_directory_path() /
-                   fmt::format("pactq-rank{}-{}-last.pt", rank(), ::getpid()))
+                   pactq::format("pactq-rank{}-{}-last.pt", rank(), ::getpid()))
                       .string();
   write_bytes_atomically(private_copy_, payload[0].data_ptr(), static_cast<size_t>(n));
   return private_copy_;

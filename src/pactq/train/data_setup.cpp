@@ -1,8 +1,7 @@
 #include "pactq/train/data_setup.h"
 
+#include "pactq/common/format.h"
 #include "pactq/train/device.h"
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -39,11 +38,11 @@ void record_normalisation(TrainConfig& config, const data::DataLoader& loader) {
   const models::InputShape wanted = models::model_info(config.model).input;
   if (given.channels != wanted.channels) {
     const std::string shape =
-        given.height > 0 ? fmt::format("{}x{}x{}", given.channels, given.height, given.width)
-                         : fmt::format("{} channels", given.channels);
-    throw std::invalid_argument(
-        fmt::format("--model {} expects {}x{}x{} images (CxHxW), --dataset {} gives {}",
-                    config.model, wanted.channels, wanted.height, wanted.width, given.name, shape));
+        given.height > 0 ? pactq::format("{}x{}x{}", given.channels, given.height, given.width)
+                         : pactq::format("{} channels", given.channels);
+    throw std::invalid_argument(pactq::format(
+        "--model {} expects {}x{}x{} images (CxHxW), --dataset {} gives {}", config.model,
+        wanted.channels, wanted.height, wanted.width, given.name, shape));
   }
   if (config.mean.empty()) {
     const data::DatasetInfo info = loader.dataset().info();

@@ -1,11 +1,11 @@
 #include "pactq/train/model_setup.h"
 
 #include <ATen/core/grad_mode.h>
-#include <fmt/format.h>
 
 #include <sstream>
 #include <stdexcept>
 
+#include "pactq/common/format.h"
 #include "pactq/models/registry.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/train/safetensors.h"
@@ -36,11 +36,11 @@ models::QuantModelPtr cpu_copy(const TrainConfig& config, int64_t num_classes,
 }
 
 std::string InitReport::summary() const {
-  std::string s = fmt::format("loaded {} tensors", loaded.size());
+  std::string s = pactq::format("loaded {} tensors", loaded.size());
   auto list = [](const std::vector<std::string>& names) {
     std::string out;
     for (size_t i = 0; i < names.size() && i < 6; ++i) out += (i ? ", " : "") + names[i];
-    if (names.size() > 6) out += fmt::format(", ... ({} in all)", names.size());
+    if (names.size() > 6) out += pactq::format(", ... ({} in all)", names.size());
     return out;
   };
   if (!missing.empty()) s += "; not in the file (kept at init): " + list(missing);

@@ -1,17 +1,18 @@
 #include "pactq/train/progress.h"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
+
+#include "pactq/common/format.h"
 
 namespace pactq::train {
 
 std::string format_duration(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
+  if (s >= 3600) return pactq::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return pactq::format("{}m{:02d}s", s / 60, s % 60);
+  return pactq::format("{}s", s);
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)

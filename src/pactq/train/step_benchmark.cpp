@@ -13,6 +13,7 @@
 
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
+#include "pactq/train/counting_allocator.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/cuda_graph_step.h"
 #include "pactq/train/device.h"
@@ -124,69 +125,6 @@ std::vector<StepTiming> benchmark_training_steps(const std::vector<TrainConfig>&
 double StepMemory::peak_mb() const {
   return peak_bytes / (1024.0 * 1024.0);
 }
-
-namespace {
-
-// Wraps LibTorch's CPU allocator to track live and peak bytes (LibTorch 1.13
-// exposes no CPU allocator statistics). The context of each DataPtr must be
-// its data pointer (raw_allocate relies on it), so sizes live in a side table.
-class CountingAllocator final : public c10::Allocator {
- public:
-  explicit CountingAllocator(c10::Allocator* base) : base_(base) { self_ = this; }
-  c10::DataPtr allocate(size_t n) const override {
-    c10::DataPtr inner = base_->allocate(n);
-    void* data = inner.get();
-    const c10::Device device = inner.device();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      live_ += static_cast<int64_t>(n);
-      peak_ = std::max(peak_, live_);
-      blocks_.emplace(data, Block{std::move(inner), n});
-    }
-    return {data, data, &CountingAllocator::release, device};
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return &CountingAllocator::release; }
-  void reset_peak() {
-    std::lock_guard<std::mutex> lock(mu_);
-    peak_ = live_;
-  }
-  int64_t live() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return live_;
-  }
-  int64_t peak() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return peak_;
-  }
-  c10::Allocator* base() const { return base_; }
-
- private:
-  struct Block {
-    c10::DataPtr inner;
-    size_t bytes;
-  };
-  static void release(void* data) {
-    if (data == nullptr) return;
-    c10::DataPtr inner;
-    {
-      std::lock_guard<std::mutex> lock(self_->mu_);
-      auto it = self_->blocks_.find(data);
-      if (it == self_->blocks_.end()) return;
-      self_->live_ -= static_cast<int64_t>(it->second.bytes);
-      inner = std::move(it->second.inner);
-      self_->blocks_.erase(it);
-    }
-    // `inner` frees the memory here, outside the lock.
-  }
-  static inline CountingAllocator* self_ = nullptr;
-  c10::Allocator* base_;
-  mutable std::mutex mu_;
-  mutable int64_t live_ = 0;
-  mutable int64_t peak_ = 0;
-  mutable std::unordered_map<void*, Block> blocks_;
-};
-
-}  // namespace
 
 std::vector<StepMemory> measure_step_memory(const std::vector<TrainConfig>& configs,
                                             int batch_size) {

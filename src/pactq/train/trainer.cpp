@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 #include "pactq/common/interrupt.h"
 #include "pactq/common/memory_tuning.h"
 #include "pactq/nn/alpha.h"
@@ -121,8 +121,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
   InterruptGuard interrupt;
   auto interrupted = [&](const TrainState& s) {
     return Interrupted(
-        fmt::format("at epoch {}, step {}; {} holds the run (continue with --resume)", s.epoch + 1,
-                    s.global_step, last_path));
+        pactq::format("at epoch {}, step {}; {} holds the run (continue with --resume)",
+                      s.epoch + 1, s.global_step, last_path));
   };
   // In a data-parallel run, rank 0's last.pt decides and is sent to the others.
   const std::string resume_path = parallel.share_checkpoint(last_path, config.resume);
@@ -132,7 +132,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     const LoadedCheckpoint header = read_checkpoint_header(resume_path);
     const int stored_world = std::max(1, header.config.dist.world_size);
     if (stored_world != parallel.size()) {
-      throw std::invalid_argument(fmt::format(
+      throw std::invalid_argument(pactq::format(
           "--resume: {} was written by a run of {} process(es), this one has {} (the data order "
           "and the batch size per step depend on it): resume with world size {}, or start a new "
           "--out",
@@ -194,7 +194,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       const auto layers = calibrate_alphas(*model, *train_loader, config);
       if (!config.quiet) {
         std::string line;
-        for (const auto& l : layers) line += fmt::format(" {}={:.3g}", l.name, l.alpha);
+        for (const auto& l : layers) line += pactq::format(" {}={:.3g}", l.name, l.alpha);
         std::fprintf(stderr, "alpha calibrated (%s, %d batches):%s\n",
                      config.alpha_calibration.c_str(), config.calibration_batches, line.c_str());
       }
@@ -221,9 +221,10 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     write_bytes_atomically(config.out + "/config.json", config_text.data(), config_text.size());
   }
   if (!config.quiet) {
-    const std::string ranks = parallel.enabled() ? fmt::format(" x {} processes ({})",
-                                                               parallel.size(), parallel.backend())
-                                                 : "";
+    const std::string ranks =
+        parallel.enabled()
+            ? pactq::format(" x {} processes ({})", parallel.size(), parallel.backend())
+            : "";
     std::fprintf(stderr,
                  "training %s on %s (%lld train / %lld test images), %s, %s, %d threads%s -> %s\n",
                  config.model.c_str(), info.name.c_str(),
@@ -271,7 +272,7 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     if (state.batch_in_epoch == 0) clear_epoch_sums(state);
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
     train_loader->reset_wait_seconds();
-    ProgressBar bar(fmt::format("epoch {}/{}", state.epoch + 1, config.epochs), batches,
+    ProgressBar bar(pactq::format("epoch {}/{}", state.epoch + 1, config.epochs), batches,
                     !config.quiet);
     int64_t images_this_run = 0;
     double lr = 0;
@@ -286,12 +287,12 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
         alpha_guard.check();  // a non-finite alpha names its layer first
         const std::string where = locate_non_finite(*model, images);
         const int64_t last = state.global_step + 1;
-        throw std::runtime_error(fmt::format(
+        throw std::runtime_error(pactq::format(
             "training diverged: loss is {} at epoch {}, {}{}; the last good checkpoint is kept at "
             "{} (try a lower --lr or --alpha-init)",
             t.loss_sum / static_cast<double>(t.seen), state.epoch + 1,
-            t.steps == 1 ? fmt::format("step {}", last)
-                         : fmt::format("steps {}..{}", last - t.steps + 1, last),
+            t.steps == 1 ? pactq::format("step {}", last)
+                         : pactq::format("steps {}..{}", last - t.steps + 1, last),
             where.empty() ? "" : "; first non-finite value in " + where, last_path));
       }
       state.epoch_loss_sum += t.loss_sum;
@@ -351,11 +352,12 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       if (stop_now) take_metrics(images);  // the checkpoint below holds every step
       if (step_metrics.pending_steps() == 0) {
         const double elapsed = seconds_since(epoch_start);
-        bar.update(state.batch_in_epoch,
-                   fmt::format("loss {:.3f} acc {:.1f}% {:.0f} img/s",
-                               state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_seen),
-                               100.0 * state.epoch_correct / std::max<int64_t>(1, state.epoch_seen),
-                               images_this_run / elapsed));
+        bar.update(
+            state.batch_in_epoch,
+            pactq::format("loss {:.3f} acc {:.1f}% {:.0f} img/s",
+                          state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_seen),
+                          100.0 * state.epoch_correct / std::max<int64_t>(1, state.epoch_seen),
+                          images_this_run / elapsed));
       }
       if (at_limit || stop_now || checkpoint_due) {
         alpha_guard.check();  // no checkpoint with a non-finite alpha
@@ -436,9 +438,9 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
     if (parallel.any(interrupt.requested())) throw interrupted(next);
     if (!config.quiet) {
       std::string extra;
-      if (test_deployed) extra += fmt::format(" deployed {:.2f}%", test_deployed->top1);
-      if (val) extra += fmt::format("  val top1 {:.2f}%", val->top1);
-      if (val_deployed) extra += fmt::format(" deployed {:.2f}%", val_deployed->top1);
+      if (test_deployed) extra += pactq::format(" deployed {:.2f}%", test_deployed->top1);
+      if (val) extra += pactq::format("  val top1 {:.2f}%", val->top1);
+      if (val_deployed) extra += pactq::format(" deployed {:.2f}%", val_deployed->top1);
       std::fprintf(
           stderr,
           "epoch %lld/%d  train loss %.4f top1 %.2f%%  test loss %.4f top1 %.2f%% top5 %.2f%%%s  "

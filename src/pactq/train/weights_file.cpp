@@ -1,10 +1,9 @@
 #include "pactq/train/weights_file.h"
 
-#include <fmt/format.h>
-
 #include <filesystem>
 #include <map>
 
+#include "pactq/common/format.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/model_setup.h"
 #include "pactq/train/safetensors.h"
@@ -15,7 +14,7 @@ namespace {
 
 std::string join_floats(const std::vector<float>& values) {
   std::string s;
-  for (size_t i = 0; i < values.size(); ++i) s += fmt::format("{}{}", i ? "," : "", values[i]);
+  for (size_t i = 0; i < values.size(); ++i) s += pactq::format("{}{}", i ? "," : "", values[i]);
   return s;
 }
 

@@ -1,7 +1,6 @@
 #include "pactq/export/onnx/onnx_export.h"
 
 #include <ATen/core/grad_mode.h>
-#include <fmt/format.h>
 #include <onnx/checker.h>
 #include <onnx/shape_inference/implementation.h>
 
@@ -15,6 +14,7 @@
 #include <stdexcept>
 
 #include "pactq/common/atomic_file.h"
+#include "pactq/common/format.h"
 #include "pactq/export/layer_fold.h"
 #include "pactq/export/onnx/onnx_lowering.h"
 #include "pactq/export/plan_builder.h"
@@ -58,7 +58,7 @@ onnx::ModelProto build_onnx_model(models::QuantModel& model, std::vector<float> 
     q->set_domain(kQonnxDomain);
     q->set_version(kQonnxDomainVersion);
   }
-  m.set_doc_string(fmt::format(
+  m.set_doc_string(pactq::format(
       "{} exported by pactq ({}). Input 'pixels': [batch, {}, {}, {}] float32 in [0, 1], "
       "normalised inside the graph; output 'logits'. {}",
       meta.model, meta.precision, shape.channels, shape.height, shape.width,

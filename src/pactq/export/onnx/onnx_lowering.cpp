@@ -1,10 +1,9 @@
 #include "pactq/export/onnx/onnx_lowering.h"
 
-#include <fmt/format.h>
-
 #include <limits>
 #include <stdexcept>
 
+#include "pactq/common/format.h"
 #include "pactq/export/layer_fold.h"
 #include "pactq/runtime/quant_format.h"
 
@@ -44,7 +43,7 @@ std::string OnnxLowering::float_zero() {
   return g_.float_scalar("float_zero", 0.f);
 }
 std::string OnnxLowering::bitwidth(int bits) {
-  return g_.float_scalar(fmt::format("bitwidth_{}", bits), static_cast<float>(bits));
+  return g_.float_scalar(pactq::format("bitwidth_{}", bits), static_cast<float>(bits));
 }
 
 OnnxLowering::LoweredValue OnnxLowering::input(const models::InputShape& shape,
@@ -128,13 +127,13 @@ std::string OnnxLowering::weight(const std::string& node, nn::QuantizedWeight& q
   if (bits <= 7) {
     codes = g_.int8s(node + ".weight_codes", dims,
                      std::vector<int8_t>(signed_codes.begin(), signed_codes.end()));
-    lo = g_.int8s(fmt::format("weight_min_{}b", bits), {}, {static_cast<int8_t>(-n)});
-    hi = g_.int8s(fmt::format("weight_max_{}b", bits), {}, {static_cast<int8_t>(n)});
+    lo = g_.int8s(pactq::format("weight_min_{}b", bits), {}, {static_cast<int8_t>(-n)});
+    hi = g_.int8s(pactq::format("weight_max_{}b", bits), {}, {static_cast<int8_t>(n)});
     zero = g_.int8s("int8_zero", {}, {0});
   } else {
     codes = g_.int32s(node + ".weight_codes", dims, signed_codes);
-    lo = g_.int32s(fmt::format("weight_min_{}b", bits), {}, {-n});
-    hi = g_.int32s(fmt::format("weight_max_{}b", bits), {}, {n});
+    lo = g_.int32s(pactq::format("weight_min_{}b", bits), {}, {-n});
+    hi = g_.int32s(pactq::format("weight_max_{}b", bits), {}, {n});
     zero = g_.int32s("int32_zero", {}, {0});
   }
   g_.node("Clip", {codes, lo, hi}, node + ".weight_codes_clipped");
@@ -182,7 +181,7 @@ OnnxLowering::LoweredValue OnnxLowering::activate(const std::string& node, const
       g_.node("QuantizeLinear", {cur, scale, uint8_zero()}, node + ".quant");
       g_.node("Clip",
               {node + ".quant", uint8_zero(),
-               g_.uint8s(fmt::format("act_max_{}b", spec.bits), {}, {static_cast<uint8_t>(n)})},
+               g_.uint8s(pactq::format("act_max_{}b", spec.bits), {}, {static_cast<uint8_t>(n)})},
               node + ".codes");
       g_.node("DequantizeLinear", {node + ".codes", scale, uint8_zero()}, node);
     }
@@ -225,14 +224,14 @@ OnnxLowering::LoweredValue OnnxLowering::conv_node(const std::string& name, nn::
            g_.int64s("shortcut_ends", {2},
                      {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max()}),
            g_.int64s("shortcut_axes", {2}, {2, 3}),
-           g_.int64s(fmt::format("shortcut_steps_{}", s), {2}, {s, s})},
+           g_.int64s(pactq::format("shortcut_steps_{}", s), {2}, {s, s})},
           name + ".shortcut_sub");
       r = name + ".shortcut_sub";
     }
     if (residual->pad_channels != 0) {  // and zero channels on each side
       const int64_t p = residual->pad_channels;
       g_.node("Pad",
-              {r, g_.int64s(fmt::format("shortcut_pads_{}", p), {8}, {0, p, 0, 0, 0, p, 0, 0})},
+              {r, g_.int64s(pactq::format("shortcut_pads_{}", p), {8}, {0, p, 0, 0, 0, p, 0, 0})},
               name + ".shortcut");
       r = name + ".shortcut";
     }
