@@ -159,7 +159,7 @@ TEST(BenchTrainPeer, DefaultScriptIsFoundFromAnyDirectory) {
   if (!fs::exists(expected)) PACTQ_SKIP_MISSING(expected << " not present");
   const Cli help = pactq_cli("bench train --help", "/");
   EXPECT_NE(help.output.find(expected.string()), std::string::npos) << help.output;
-  EXPECT_NE(help.output.find("<binary dir>/../../shared/peer"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("PACTQ_DATA_DIR"), std::string::npos) << help.output;
 
   std::string pattern = (fs::temp_directory_path() / "pactq_peer_XXXXXX").string();
   const std::string dir = mkdtemp(pattern.data());

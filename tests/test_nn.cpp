@@ -9,6 +9,7 @@
 #include "pactq/nn/activation_observer.h"
 #include "pactq/nn/alpha.h"
 #include "pactq/nn/alpha_calibration.h"
+#include "pactq/nn/clipping_report.h"
 #include "pactq/nn/pact_relu.h"
 #include "pactq/nn/precision_policy.h"
 #include "pactq/nn/qconv2d.h"
@@ -298,4 +299,25 @@ TEST(NnCalibration, CalibratorSeesReluInputsAndSetsEveryClip) {
   }
   EXPECT_FLOAT_EQ(net->act1->alpha.item<float>(), static_cast<float>(layers[0].alpha));
   EXPECT_FLOAT_EQ(net->block_act->alpha.item<float>(), static_cast<float>(layers[1].alpha));
+}
+
+// The clipping report's arithmetic on a hand-checked sample: 2 bits (n = 3),
+// alpha 2 (step 2/3). -1 is zero after the clip at 0; 0.5 and 1.5 round to
+// 2/3 and 4/3 (error 1/6 each); 3 is clipped to 2 (error 1).
+TEST(NnClippingReport, SharesAndErrorsOfAHandCheckedSample) {
+  const at::Tensor x = at::tensor({-1.0, 0.5, 1.5, 3.0});
+  const pactq::nn::LayerClipping r = pactq::nn::clipping_of(x, 2, 2.0);
+  EXPECT_EQ(r.samples, 4);
+  EXPECT_DOUBLE_EQ(r.share_zero, 0.25);
+  EXPECT_DOUBLE_EQ(r.share_clipped, 0.25);
+  EXPECT_NEAR(r.clip_mse, 1.0 / 4, 1e-12);
+  EXPECT_NEAR(r.round_mse, 2.0 / 36 / 4, 1e-12);
+  EXPECT_NEAR(r.relu_power, (0.25 + 2.25 + 9.0) / 4, 1e-12);
+  // The best alpha is found on a grid up to the largest input: never worse
+  // than the layer's own, nor than keeping the whole range (alpha 3: error
+  // 1/4 + 1/4 from rounding 0.5 and 1.5 to a step of 1, over 4 inputs).
+  EXPECT_LE(r.best_mse, r.total_mse());
+  EXPECT_LE(r.best_mse, 0.5 / 4 + 1e-12);
+  EXPECT_GT(r.best_alpha, 2.0);
+  EXPECT_LE(r.best_alpha, 3.0);
 }

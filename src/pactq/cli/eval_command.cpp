@@ -7,6 +7,7 @@
 #include "pactq/cli/train_options.h"
 #include "pactq/common/format.h"
 #include "pactq/export/deployed_eval.h"
+#include "pactq/nn/clipping_report.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/compute_threads.h"
 #include "pactq/train/data_setup.h"
@@ -16,10 +17,47 @@
 
 namespace pactq::cli {
 
+namespace {
+
+// --clipping-report: the model runs as evaluated (quantized), observed.
+void print_clipping_report(models::QuantModel& model, data::DataLoader& loader, int batches) {
+  at::NoGradGuard no_grad;
+  model.eval();
+  nn::ClippingRecorder recorder;
+  loader.start_epoch(0);
+  int seen = 0;
+  while (seen < batches) {
+    auto batch = loader.next();
+    if (!batch) break;
+    const at::Device device = model.parameters().front().device();
+    model.forward(batch->images.to(device));
+    ++seen;
+  }
+  const std::vector<nn::LayerClipping> layers = recorder.report(model);
+  pactq::print(
+      "clipping per activation ({} test batches; errors are mean squared errors against the ReLU "
+      "output, in % of its mean square):\n",
+      seen);
+  pactq::print("  {:<18} {:>4} {:>7} {:>8} {:>7} {:>9} {:>9} {:>8} {:>10} {:>10}\n", "layer",
+               "bits", "alpha", "clipped", "zero", "clip err", "round err", "total", "best alpha",
+               "best total");
+  for (const nn::LayerClipping& l : layers) {
+    const double p = l.relu_power > 0 ? 100.0 / l.relu_power : 0.0;
+    pactq::print(
+        "  {:<18} {:>4} {:>7.3f} {:>7.2f}% {:>6.1f}% {:>8.3f}% {:>8.3f}% {:>7.3f}% {:>10.3f} "
+        "{:>9.3f}%\n",
+        l.name, l.bits, l.alpha, 100.0 * l.share_clipped, 100.0 * l.share_zero, p * l.clip_mse,
+        p * l.round_mse, p * l.total_mse(), l.best_alpha, p * l.best_mse);
+  }
+}
+
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
   struct Args {
     std::string checkpoint;
     bool no_deployed = false;
+    int clipping_batches = 0;
     train::TrainConfig config;
   };
   auto args = std::make_shared<Args>();
@@ -32,6 +70,10 @@ void add_eval_command(CLI::App& app) {
       app.add_subcommand("eval", "evaluate a checkpoint (or float weights with --init-from)");
   cmd->add_option("checkpoint", args->checkpoint, "a .pt checkpoint written by pactq train");
   add_model_options(*cmd, args->config);
+  cmd->add_option("--clipping-report", args->clipping_batches,
+                  "per activation, on N test batches: the share of inputs clipped, the clip's "
+                  "and the rounding's error against ReLU, and the alpha that would minimise it")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-deployed", args->no_deployed,
                 "skip the deployed model's accuracy (reported by default for a checkpoint)");
   cmd->callback([args, cmd] {
@@ -109,6 +151,7 @@ void add_eval_command(CLI::App& app) {
         config.model, config.dataset, r.count, config.precision_policy().summary(), r.top1,
         r.correct, r.count, r.top5, r.loss, r.seconds,
         args->checkpoint.empty() ? "" : "  (fake-quantized model)");
+    if (args->clipping_batches > 0) print_clipping_report(*model, *loader, args->clipping_batches);
     if (!args->checkpoint.empty() && !args->no_deployed) {
       // The number a user gets: the exported model, not the training graph.
       auto pixels = train::make_pixel_loader(config, false);
