@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "pactq/common/torch_compat.h"
 #include "pactq/data/loader.h"
 #include "pactq/data/registry.h"
 #include "pactq/distributed/gradient_reducer.h"
@@ -23,7 +25,6 @@
 #include "pactq/distributed/options.h"
 #include "pactq/distributed/process_group.h"
 #include "pactq/nn/alpha.h"
-#include "pactq/common/torch_compat.h"
 #include "pactq/nn/batch_norm.h"
 #include "pactq/train/checkpoint.h"
 #include "pactq/train/config.h"
@@ -99,6 +100,58 @@ std::string lenet_args(const std::string& out, int batch, int steps,
          "--limit-train 1024 --limit-test 256 --batch-size " +
          std::to_string(batch) + " --max-steps " + std::to_string(steps) +
          " --lr 0.05 --workers 0 --threads 1 --quiet --out " + out;
+}
+
+// Two ranks of a long lenet5 run in DIR/run (logs DIR/r0.log, DIR/r1.log),
+// returned once training has begun (rank 0 wrote the run's config) and gone
+// on for half a second; {-1, -1} (both killed) if it never began.
+std::pair<pid_t, pid_t> start_two_ranks(const std::string& dir) {
+  const std::string port = std::to_string(distributed::free_port());
+  auto env = [&](int rank) {
+    return std::map<std::string, std::string>{{"RANK", std::to_string(rank)},
+                                              {"WORLD_SIZE", "2"},
+                                              {"MASTER_ADDR", "127.0.0.1"},
+                                              {"MASTER_PORT", port}};
+  };
+  const std::string args = lenet_args(dir + "/run", 32, 100000) + " --dist-timeout 20";
+  const pid_t r0 = spawn(args, env(0), dir + "/r0.log");
+  const pid_t r1 = spawn(args, env(1), dir + "/r1.log");
+  for (int i = 0; i < 600 && !fs::exists(dir + "/run/config.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!fs::exists(dir + "/run/config.json")) {
+    for (pid_t p : {r0, r1}) wait_for(p, 0);
+    return {-1, -1};
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return {r0, r1};
+}
+
+// Runs body(rank, group) for two ranks on two threads of this process, each
+// with its own group, then a barrier; each rank's exception message ("" when
+// it finished).
+std::vector<std::string> in_two_rank_threads(
+    const std::function<void(int, distributed::ProcessGroup&)>& body) {
+  const int port = distributed::free_port();
+  std::vector<std::string> errors(2);
+  auto rank_main = [&](int r) {
+    try {
+      distributed::DistOptions o;
+      o.world_size = 2;
+      o.rank = r;
+      o.master_port = port;
+      o.timeout_seconds = 60;
+      auto group = distributed::ProcessGroup::connect(distributed::resolve(o, env_of({})),
+                                                      at::Device(at::kCPU));
+      body(r, *group);
+      group->barrier("end");
+    } catch (const std::exception& e) {
+      errors[static_cast<size_t>(r)] = e.what();
+    }
+  };
+  std::thread t0(rank_main, 0), t1(rank_main, 1);
+  t0.join();
+  t1.join();
+  return errors;
 }
 
 std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path) {
@@ -240,8 +293,8 @@ TEST(DistSyncBatchNorm, Bf16AutocastStatisticsAreFloat32) {
       << "variance " << running_var << " want " << want_var * (n / (n - 1));
   // The output as before: the input promoted with the float32 affine parameters.
   EXPECT_EQ(y.scalar_type(), at::kFloat);
-  const at::Tensor want_y = (xf - want_mean.view({1, 3, 1, 1})) *
-                            at::rsqrt(want_var.view({1, 3, 1, 1}) + eps);
+  const at::Tensor want_y =
+      (xf - want_mean.view({1, 3, 1, 1})) * at::rsqrt(want_var.view({1, 3, 1, 1}) + eps);
   EXPECT_TRUE(at::allclose(y, want_y, 1e-3, 1e-3))
       << "output off by " << (y - want_y).abs().max().item<double>();
   EXPECT_EQ(tracked.item<int64_t>(), 1);
@@ -286,46 +339,30 @@ TEST(DistTraining, TwoRanksEqualOneProcessWithTheDoubledBatch) {
       opt->step();
     }
   }
-  const int port = distributed::free_port();
   std::vector<std::vector<std::vector<double>>> alphas(2);  // [rank][step][layer]
-  std::vector<std::string> errors(2);
-  auto rank_main = [&](int r) {
-    try {
-      distributed::DistOptions o;
-      o.world_size = 2;
-      o.rank = r;
-      o.master_port = port;
-      o.timeout_seconds = 60;
-      auto group = distributed::ProcessGroup::connect(distributed::resolve(o, env_of({})),
-                                                      at::Device(at::kCPU));
-      nn::StatsReducer reduce = [&](at::Tensor& t) { group->allreduce_sum(t, "bn"); };
-      nn::SyncBatchNormScope scope(&reduce);
-      models::QuantModel& m = *ranks[static_cast<size_t>(r)];
-      // Small buckets: many of them, launched while backward goes on.
-      distributed::GradientReducer reducer(*group, m.parameters(), 4096);
-      EXPECT_GT(reducer.num_buckets(), 3);
-      auto opt = sgd(m);
-      for (int s = 0; s < steps; ++s) {
-        const at::Tensor idx = at::arange(r, 2 * batch, 2, at::kLong);  // the strided shard
-        opt->zero_grad();
-        const at::Tensor loss = at::cross_entropy_loss(m.forward(xs[s].index_select(0, idx)),
-                                                       ys[s].index_select(0, idx));
-        reducer.prepare();
-        loss.backward();
-        reducer.finish();
-        opt->step();
-        std::vector<double> a;
-        for (const auto& [name, alpha] : nn::learned_alphas(m)) a.push_back(alpha.item<double>());
-        alphas[static_cast<size_t>(r)].push_back(a);
-      }
-      group->barrier("end");
-    } catch (const std::exception& e) {
-      errors[static_cast<size_t>(r)] = e.what();
-    }
-  };
-  std::thread t0(rank_main, 0), t1(rank_main, 1);
-  t0.join();
-  t1.join();
+  const std::vector<std::string> errors =
+      in_two_rank_threads([&](int r, distributed::ProcessGroup& g) {
+        nn::StatsReducer reduce = [&](at::Tensor& t) { g.allreduce_sum(t, "bn"); };
+        nn::SyncBatchNormScope scope(&reduce);
+        models::QuantModel& m = *ranks[static_cast<size_t>(r)];
+        // Small buckets: many of them, launched while backward goes on.
+        distributed::GradientReducer reducer(g, m.parameters(), 4096);
+        EXPECT_GT(reducer.num_buckets(), 3);
+        auto opt = sgd(m);
+        for (int s = 0; s < steps; ++s) {
+          const at::Tensor idx = at::arange(r, 2 * batch, 2, at::kLong);  // the strided shard
+          opt->zero_grad();
+          const at::Tensor loss = at::cross_entropy_loss(m.forward(xs[s].index_select(0, idx)),
+                                                         ys[s].index_select(0, idx));
+          reducer.prepare();
+          loss.backward();
+          reducer.finish();
+          opt->step();
+          std::vector<double> a;
+          for (const auto& [name, alpha] : nn::learned_alphas(m)) a.push_back(alpha.item<double>());
+          alphas[static_cast<size_t>(r)].push_back(a);
+        }
+      });
   ASSERT_EQ(errors[0], "");
   ASSERT_EQ(errors[1], "");
   ASSERT_EQ(alphas[0].size(), static_cast<size_t>(steps));
@@ -345,47 +382,31 @@ TEST(DistTraining, TwoRanksEqualOneProcessWithTheDoubledBatch) {
 // process, so SGD's weight decay and momentum leave it alone; one reached on
 // one rank only gets the mean over ranks (that rank's gradient / 2).
 TEST(DistReducer, ParametersWithoutGradientAreLeftAsOneProcessLeavesThem) {
-  const int port = distributed::free_port();
-  std::vector<std::string> errors(2);
   std::vector<std::vector<at::Tensor>> after(2);
   std::vector<std::vector<bool>> has_grad(2);
-  auto rank_main = [&](int r) {
-    try {
-      distributed::DistOptions o;
-      o.world_size = 2;
-      o.rank = r;
-      o.master_port = port;
-      o.timeout_seconds = 60;
-      auto group = distributed::ProcessGroup::connect(distributed::resolve(o, env_of({})),
-                                                      at::Device(at::kCPU));
-      // used: on both ranks; unused: on none; rank0_only: on rank 0.
-      at::Tensor used = at::full({3}, 1.f).requires_grad_();
-      at::Tensor unused = at::full({2}, 1.f).requires_grad_();
-      at::Tensor rank0_only = at::full({2}, 1.f).requires_grad_();
-      distributed::GradientReducer reducer(*group, {used, unused, rank0_only}, 4096);
-      torch::optim::SGD opt({used, unused, rank0_only},
-                            torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.5));
-      for (int step = 0; step < 2; ++step) {
-        opt.zero_grad();
-        at::Tensor loss = (used * (r + 1)).sum();
-        if (r == 0) loss = loss + (rank0_only * 4).sum();
-        reducer.prepare();
-        loss.backward();
-        reducer.finish();
-        opt.step();
-      }
-      for (const at::Tensor& p : {used, unused, rank0_only}) {
-        after[static_cast<size_t>(r)].push_back(p.detach().clone());
-        has_grad[static_cast<size_t>(r)].push_back(p.grad().defined());
-      }
-      group->barrier("end");
-    } catch (const std::exception& e) {
-      errors[static_cast<size_t>(r)] = e.what();
-    }
-  };
-  std::thread t0(rank_main, 0), t1(rank_main, 1);
-  t0.join();
-  t1.join();
+  const std::vector<std::string> errors =
+      in_two_rank_threads([&](int r, distributed::ProcessGroup& g) {
+        // used: on both ranks; unused: on none; rank0_only: on rank 0.
+        at::Tensor used = at::full({3}, 1.f).requires_grad_();
+        at::Tensor unused = at::full({2}, 1.f).requires_grad_();
+        at::Tensor rank0_only = at::full({2}, 1.f).requires_grad_();
+        distributed::GradientReducer reducer(g, {used, unused, rank0_only}, 4096);
+        torch::optim::SGD opt({used, unused, rank0_only},
+                              torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.5));
+        for (int step = 0; step < 2; ++step) {
+          opt.zero_grad();
+          at::Tensor loss = (used * (r + 1)).sum();
+          if (r == 0) loss = loss + (rank0_only * 4).sum();
+          reducer.prepare();
+          loss.backward();
+          reducer.finish();
+          opt.step();
+        }
+        for (const at::Tensor& p : {used, unused, rank0_only}) {
+          after[static_cast<size_t>(r)].push_back(p.detach().clone());
+          has_grad[static_cast<size_t>(r)].push_back(p.grad().defined());
+        }
+      });
   ASSERT_EQ(errors[0], "");
   ASSERT_EQ(errors[1], "");
   for (int r = 0; r < 2; ++r) {
@@ -492,21 +513,8 @@ TEST(DistTraining, LaunchedRunEqualsOneProcessAndOnlyRankZeroWrites) {
 TEST(DistFailure, ARankKilledMidRunFailsTheOtherNamingIt) {
   if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir();
-  const std::string port = std::to_string(distributed::free_port());
-  auto env = [&](int rank) {
-    return std::map<std::string, std::string>{{"RANK", std::to_string(rank)},
-                                              {"WORLD_SIZE", "2"},
-                                              {"MASTER_ADDR", "127.0.0.1"},
-                                              {"MASTER_PORT", port}};
-  };
-  const std::string args = lenet_args(dir + "/run", 32, 100000) + " --dist-timeout 20";
-  const pid_t r0 = spawn(args, env(0), dir + "/r0.log");
-  const pid_t r1 = spawn(args, env(1), dir + "/r1.log");
-  // Training has begun once rank 0 wrote the run's config.
-  for (int i = 0; i < 600 && !fs::exists(dir + "/run/config.json"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(fs::exists(dir + "/run/config.json")) << slurp(dir + "/r0.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto [r0, r1] = start_two_ranks(dir);
+  ASSERT_GT(r0, 0) << slurp(dir + "/r0.log");
   kill(r1, SIGKILL);
   waitpid(r1, nullptr, 0);
   const auto start = std::chrono::steady_clock::now();
@@ -528,20 +536,8 @@ TEST(DistFailure, ARankKilledMidRunFailsTheOtherNamingIt) {
 TEST(DistFailure, CtrlCOnOneRankStopsEveryRankAtTheSameStep) {
   if (!fs::exists(kFashion)) PACTQ_SKIP_MISSING("dataset-fashion-mnist not installed");
   const std::string dir = temp_dir();
-  const std::string port = std::to_string(distributed::free_port());
-  auto env = [&](int rank) {
-    return std::map<std::string, std::string>{{"RANK", std::to_string(rank)},
-                                              {"WORLD_SIZE", "2"},
-                                              {"MASTER_ADDR", "127.0.0.1"},
-                                              {"MASTER_PORT", port}};
-  };
-  const std::string args = lenet_args(dir + "/run", 32, 100000) + " --dist-timeout 20";
-  const pid_t r0 = spawn(args, env(0), dir + "/r0.log");
-  const pid_t r1 = spawn(args, env(1), dir + "/r1.log");
-  for (int i = 0; i < 600 && !fs::exists(dir + "/run/config.json"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(fs::exists(dir + "/run/config.json")) << slurp(dir + "/r0.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto [r0, r1] = start_two_ranks(dir);
+  ASSERT_GT(r0, 0) << slurp(dir + "/r0.log");
   kill(r1, SIGINT);
   const int status1 = wait_for(r1, 40);
   const int status0 = wait_for(r0, 40);

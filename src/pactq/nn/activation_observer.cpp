@@ -1,5 +1,7 @@
 #include "pactq/nn/activation_observer.h"
 
+#include <algorithm>
+
 namespace pactq::nn {
 namespace {
 thread_local ActivationObserver* innermost = nullptr;
@@ -15,6 +17,16 @@ ActivationObserver::~ActivationObserver() {
 
 ActivationObserver* ActivationObserver::active() {
   return innermost;
+}
+
+at::Tensor sample_of(const at::Tensor& input, int64_t count) {
+  at::NoGradGuard no_grad;
+  const at::Tensor flat = input.detach().reshape({-1}).to(at::kFloat);
+  const int64_t take = std::min<int64_t>(flat.numel(), count);
+  const at::Tensor picked =
+      take == flat.numel() ? flat.clone()
+                           : flat.index_select(0, at::randperm(flat.numel()).narrow(0, 0, take));
+  return picked.to(at::kCPU);
 }
 
 void NonFiniteProbe::observe(const PactReLUImpl& layer, const at::Tensor& input) {

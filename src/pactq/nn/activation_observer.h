@@ -29,6 +29,11 @@ class ActivationObserver {
   ActivationObserver* outer_;
 };
 
+// A uniform random subset of at most `count` elements of an observed input,
+// flattened, float32, on the CPU: what observers keep of large inputs so that
+// their memory stays bounded.
+at::Tensor sample_of(const at::Tensor& input, int64_t count);
+
 // The first activation whose input holds a NaN or Inf (a host sync per layer).
 class NonFiniteProbe : public ActivationObserver {
  public:

@@ -63,8 +63,9 @@ at::Tensor sync_batch_norm(const at::Tensor& x, at::Tensor& running_mean, at::Te
   if (bias.defined()) out_type = at::promote_types(out_type, bias.scalar_type());
   const at::Tensor xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const double local_count = static_cast<double>(x.numel() / channels);
-  const at::Tensor packed = at::cat({xf.sum(dims), (xf * xf).sum(dims),
-                                     at::full({1}, local_count, xf.options().requires_grad(false))});
+  const at::Tensor packed =
+      at::cat({xf.sum(dims), (xf * xf).sum(dims),
+               at::full({1}, local_count, xf.options().requires_grad(false))});
   const at::Tensor total = AllReduceSum::apply(packed, reinterpret_cast<int64_t>(&reducer));
   const at::Tensor count = total.narrow(0, 2 * channels, 1);
   const at::Tensor mean = total.narrow(0, 0, channels) / count;

@@ -65,14 +65,8 @@ ClippingRecorder::ClippingRecorder(int64_t sample_per_layer) : per_layer_(sample
 
 void ClippingRecorder::observe(const PactReLUImpl& layer, const at::Tensor& input) {
   if (layer.kind() == ActivationKind::kRelu) return;
-  at::NoGradGuard no_grad;
-  const at::Tensor flat = input.detach().reshape({-1}).to(at::kFloat);
-  // A uniform random subset per batch keeps memory bounded on large inputs.
-  const int64_t take = std::min<int64_t>(flat.numel(), per_layer_ / 4);
-  const at::Tensor picked =
-      take == flat.numel() ? flat.clone()
-                           : flat.index_select(0, at::randperm(flat.numel()).narrow(0, 0, take));
-  samples_[&layer].push_back(picked.to(at::kCPU));
+  // A quarter of the layer's budget per batch: several batches contribute.
+  samples_[&layer].push_back(sample_of(input, per_layer_ / 4));
 }
 
 std::vector<LayerClipping> ClippingRecorder::report(torch::nn::Module& model) const {
