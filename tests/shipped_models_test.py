@@ -73,6 +73,7 @@ def main():
             for f, want in e["files"].items():
                 got = sha256_file(os.path.join(folder, f))
                 assert got == want["sha256"], f"{name}/{f}: sha256 {got}, manifest {want['sha256']}"
+            seen = set()  # kernel sets already run (a cap at the CPU's own best is no new one)
             for isa in [None] + isa_caps():
                 env = dict(os.environ)
                 if isa:
@@ -85,7 +86,10 @@ def main():
                     assert m, f"{name}: pactq run printed no top-1: {out}"
                     correct, images = int(m.group(1)), int(m.group(2))
                     digest = sha256_file(pred)
-                kernels = re.search(r"threads, ([^)]+)\)", out).group(1)
+                kernels = re.search(r"threads, (.+)\)$", out.strip()).group(1)
+                if kernels in seen:
+                    continue
+                seen.add(kernels)
                 where = f"{name} ({kernels})"
                 assert images == e["test_images"], f"{where}: {images} images, manifest {e['test_images']}"
                 assert correct == e["deployed_correct"], \
