@@ -24,12 +24,12 @@ void print_clipping_report(models::QuantModel& model, data::DataLoader& loader, 
   at::NoGradGuard no_grad;
   model.eval();
   nn::ClippingRecorder recorder;
+  const at::Device device = model.parameters().front().device();
   loader.start_epoch(0);
   int seen = 0;
   while (seen < batches) {
     auto batch = loader.next();
     if (!batch) break;
-    const at::Device device = model.parameters().front().device();
     model.forward(batch->images.to(device));
     ++seen;
   }

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/shipped_files.h"
@@ -23,27 +25,30 @@ void print_trained_models() {
     pactq::print("\ntrained models: none ({})\n", shipped_file_search_note(kManifest));
     return;
   }
-  nlohmann::json manifest;
+  // Every field is read before anything is printed, so a manifest with a
+  // missing or mistyped field is one error naming the file.
+  std::vector<std::string> rows;
   try {
     std::ifstream in(path);
-    manifest = nlohmann::json::parse(in);
+    const nlohmann::json manifest = nlohmann::json::parse(in);
+    for (const auto& [name, e] : manifest.at("models").items()) {
+      rows.push_back(
+          pactq::format("{:<28} {:<10} {:>5} {:>7.2f}% {:>9.2f}% {:>6}  {}\n", name,
+                        e.at("model").get<std::string>(),
+                        e.at("wbits").get<std::string>() + "/" + e.at("abits").get<std::string>(),
+                        e.at("deployed_top1").get<double>(), e.at("fake_quant_top1").get<double>(),
+                        e.at("epochs").get<int>(), e.value("label", std::string())));
+    }
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(path + ": not a valid manifest (" + e.what() + ")");
   }
-  const auto& models = manifest.at("models");
   const std::string folder = std::filesystem::path(path).parent_path().string();
   pactq::print(
       "\ntrained models in {} (top-1 on the full test set; `pactq run {}/NAME/model.pqm`)\n",
       folder, folder);
   pactq::print("{:<28} {:<10} {:>5} {:>8} {:>10} {:>6}  {}\n", "name", "model", "W/A", "deployed",
                "fake-quant", "epochs", "recipe");
-  for (const auto& [name, e] : models.items()) {
-    pactq::print("{:<28} {:<10} {:>5} {:>7.2f}% {:>9.2f}% {:>6}  {}\n", name,
-                 e.at("model").get<std::string>(),
-                 e.at("wbits").get<std::string>() + "/" + e.at("abits").get<std::string>(),
-                 e.at("deployed_top1").get<double>(), e.at("fake_quant_top1").get<double>(),
-                 e.at("epochs").get<int>(), e.value("label", std::string()));
-  }
+  for (const std::string& row : rows) pactq::print("{}", row);
 }
 
 }  // namespace

@@ -2,8 +2,6 @@
 // Fashion-MNIST (from the Debian package) at full precision and with PACT
 // W4/A4, exports the W4/A4 model and runs it with the integer runtime, then
 // prints the accuracies side by side: the deployed one is what a user gets.
-#include <algorithm>
-#include <thread>
 #include <vector>
 
 #include "pactq/cli/commands.h"
@@ -72,10 +70,9 @@ void add_quickstart_command(CLI::App& app) {
     RuntimeTestSet set;
     set.dataset = "fashion-mnist";
     set.data_dir = args->data_dir;
-    set.threads = args->threads > 0
-                      ? args->threads
-                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const RuntimeAccuracy deployed = runtime_accuracy(rt::Model::load(pqm), pqm, set);
+    set.threads = args->threads;
+    const rt::Model deployed_model = rt::Model::load(pqm);
+    const RuntimeAccuracy deployed = runtime_accuracy(deployed_model, pqm, set);
 
     pactq::print("\nlenet5 on Fashion-MNIST, {} epochs each (test top-1 of the last epoch):\n",
                  args->epochs);
@@ -92,7 +89,7 @@ void add_quickstart_command(CLI::App& app) {
     pactq::print(
         "  training = the fake-quantized LibTorch model; deployed = {} ({} bytes, integer "
         "runtime, {})\n",
-        pqm, exported.file_bytes, rt::Model::load(pqm).isa());
+        pqm, exported.file_bytes, deployed_model.isa());
     pactq::print(
         "\nfiles: {0}/fp32 and {0}/w4a4 (metrics.csv, metrics.jsonl, config.json, last.pt, "
         "best.pt, model.pqm)\n"

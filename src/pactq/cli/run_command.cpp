@@ -2,10 +2,8 @@
 // and throughput. Pixels come from pactq's loaders with mean 0 / std 1, i.e.
 // in [0, 1]; the model's input node normalises them itself.
 
-#include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "pactq/cli/commands.h"
 #include "pactq/cli/runtime_accuracy.h"
@@ -45,7 +43,6 @@ void add_run_command(CLI::App& app) {
                   "(what a shipped model's manifest hashes)");
   cmd->callback([args] {
     const rt::Model m = rt::Model::load(args->model);
-    if (args->threads == 0) args->threads = std::max(1u, std::thread::hardware_concurrency());
     RuntimeTestSet set;
     set.dataset = args->dataset;
     set.data_dir = args->data_dir;
@@ -64,8 +61,7 @@ void add_run_command(CLI::App& app) {
         "{} ({}) on {} test: top-1 {:.2f}% ({}/{}); {:.1f} images/s, {:.2f} ms/batch of {} "
         "({} threads, {})\n",
         args->model, m.model_name(), args->dataset, r.top1(), r.correct, r.images,
-        r.images / r.seconds, 1000.0 * r.seconds / r.batches, args->batch_size, args->threads,
-        m.isa());
+        r.images / r.seconds, 1000.0 * r.seconds / r.batches, args->batch_size, r.threads, m.isa());
   });
 }
 

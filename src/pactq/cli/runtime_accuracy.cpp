@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "pactq/common/format.h"
 #include "pactq/data/registry.h"
@@ -37,7 +38,9 @@ RuntimeAccuracy runtime_accuracy(const rt::Model& m, const std::string& model_pa
       dataset, data::make_pipeline(info, data::Split::Test, dopt), lopt);
   const int classes = m.classes();
   RuntimeAccuracy r;
-  rt::ExecutionContext context(set.threads);
+  r.threads = set.threads > 0 ? set.threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  rt::ExecutionContext context(r.threads);
   loader->start_epoch(0);
   while (auto batch = loader->next()) {
     const at::Tensor p = batch->images.to(at::kFloat).contiguous();

@@ -15,12 +15,13 @@ struct RuntimeTestSet {
   int64_t batch_size = 64;
   int64_t limit = 0;  // first N images (0: all)
   int workers = 2;
-  int threads = 1;  // runtime workers
+  int threads = 0;  // runtime workers (0: every core)
   bool keep_predictions = false;
 };
 
 struct RuntimeAccuracy {
   int64_t images = 0, correct = 0, batches = 0;
+  int threads = 0;                   // the runtime workers used
   double seconds = 0;                // inside Model::run only
   std::vector<int64_t> predictions;  // test-set order, when kept
   double top1() const { return images ? 100.0 * correct / images : 0.0; }

@@ -259,10 +259,6 @@ VerifyResult verify_checkpoint(const std::string& checkpoint, const std::string&
   c.limit_test = images;
   c.batch_size = 256;
   auto loader = train::make_test_loader(c);
-  if (loader->dataset().size() == 0) {
-    throw std::runtime_error("--verify: the test set in " + c.data_dir +
-                             " has no images, so nothing can be compared");
-  }
   return verify(*r.model, plan, runtime, *loader, r.config.mean, r.config.std, code_images);
 }
 

@@ -346,9 +346,8 @@ TrainSummary run_training(TrainConfig config, const DeployedEvaluator& deployed)
       // Every rank stops at the same step, whichever saw the Ctrl-C (a launch
       // delivers it to each at its own moment): they agree every sync_every
       // steps, where the host reads the device anyway.
-      const bool stop_now = parallel.enabled() ? state.global_step % sync_every == 0 &&
-                                                     parallel.any(interrupt.requested())
-                                               : interrupt.requested();
+      const bool agree_now = !parallel.enabled() || state.global_step % sync_every == 0;
+      const bool stop_now = agree_now && parallel.any(interrupt.requested());
       if (stop_now) take_metrics(images);  // the checkpoint below holds every step
       if (step_metrics.pending_steps() == 0) {
         const double elapsed = seconds_since(epoch_start);
